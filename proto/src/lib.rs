@@ -12,3 +12,16 @@ mod util;
 
 pub use error::{Error, Result};
 pub use util::parse_xml;
+
+// XMPP extensions (focus, recorder and gateway coordination).
+pub mod bridge_channel;
+pub mod colibri;
+pub mod focus;
+pub mod jibri;
+pub mod mute;
+pub mod presence;
+pub mod rayo;
+
+// Jingle in the Jitsi dialect, and its SDP mapping.
+pub mod jingle;
+pub mod sdp;
