@@ -1,1 +1,178 @@
+//! Plumbing every binary shares: the config file (TOML, unknown keys
+//! rejected, defaults from `Default`, then [`Validate`]), logging with
+//! `tracing`, and the shutdown signal.
+//!
+//! Each binary's `main` does only this: parse flags, [`load`] its config,
+//! [`init_logging`], and call its crate's `run(config, shutdown)`.
 
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Why a config could not be used. Each variant names the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    /// A validation error for `key`.
+    pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Cross-key checks after parsing.
+pub trait Validate {
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+/// Reads `path` (or takes the defaults when `None`) and validates it.
+pub fn load<T: DeserializeOwned + Default + Validate>(
+    path: Option<&Path>,
+) -> Result<T, ConfigError> {
+    let config = match path {
+        None => T::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            parse(&text).map_err(|message| ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            })?
+        }
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// Parses TOML text; the error text names the line and the key.
+pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+}
+
+/// `[log]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `info,xmpp_session=debug`.
+    /// `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Validate for LogConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        tracing_subscriber::EnvFilter::try_new(&self.level)
+            .map(|_| ())
+            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))
+    }
+}
+
+/// Installs the global `tracing` subscriber (stderr).
+pub fn init_logging(config: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Demo {
+        log: LogConfig,
+    }
+
+    impl Validate for Demo {
+        fn validate(&self) -> Result<(), ConfigError> {
+            self.log.validate()
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse::<Demo>("[log]\nlevl = 'debug'\n").unwrap_err();
+        assert!(e.contains("unknown field `levl`"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named_by_validate() {
+        let d: Demo = parse("[log]\nlevel = 'info,=x=y'\n").unwrap();
+        let e = d.validate().unwrap_err().to_string();
+        assert!(e.starts_with("config key `log.level`"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = load::<Demo>(Some(Path::new("/nonexistent/x.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/x.toml"), "{e}");
+    }
+}
