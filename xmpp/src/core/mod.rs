@@ -289,3 +289,6 @@ fn reply_matches(to: &Option<Jid>, from: &Option<Jid>, own: Option<&FullJid>) ->
         (Some(t), None) => own.is_some_and(|o| t.to_bare() == o.to_bare()),
     }
 }
+
+#[cfg(test)]
+mod tests;
