@@ -43,8 +43,15 @@ pub trait Validate {
 pub fn load<T: DeserializeOwned + Default + Validate>(
     path: Option<&Path>,
 ) -> Result<T, ConfigError> {
-    let config = match path {
-        None => T::default(),
+    let config: T = read(path)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Reads `path`, or takes the defaults when `None`, without validating.
+pub fn read<T: DeserializeOwned + Default>(path: Option<&Path>) -> Result<T, ConfigError> {
+    match path {
+        None => Ok(T::default()),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
@@ -53,11 +60,48 @@ pub fn load<T: DeserializeOwned + Default + Validate>(
             parse(&text).map_err(|message| ConfigError::Parse {
                 path: path.to_owned(),
                 message,
-            })?
+            })
         }
-    };
+    }
+}
+
+/// What every binary's `main` does before running: read the config file (or
+/// the defaults), apply environment overrides, and either print the result
+/// (`--print-config`, returns `None`) or validate it and start logging.
+pub fn prepare<T, F>(
+    path: Option<&Path>,
+    print: bool,
+    env: F,
+    log: fn(&T) -> &LogConfig,
+) -> Result<Option<T>, ConfigError>
+where
+    T: DeserializeOwned + Default + Serialize + Validate,
+    F: FnOnce(&mut T),
+{
+    let mut config: T = read(path)?;
+    env(&mut config);
+    if print {
+        match toml::to_string(&config) {
+            Ok(text) => print!("{text}"),
+            Err(e) => return Err(ConfigError::invalid("(all)", e.to_string())),
+        }
+        return Ok(None);
+    }
     config.validate()?;
-    Ok(config)
+    init_logging(log(&config));
+    Ok(Some(config))
+}
+
+/// Turns `main`'s result into an exit code, printing the error chain
+/// (no backtrace) on failure.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Parses TOML text; the error text names the line and the key.

@@ -1,0 +1,127 @@
+//! The `sfu` config file. Defaults live in `Default`; the file overrides them;
+//! `SFU_XMPP_PASSWORD` overrides the password; then [`Validate`] names any bad key.
+
+use serde::{Deserialize, Serialize};
+use service::{ConfigError, LogConfig, Validate};
+use xmpp_session::XmppConfig;
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub xmpp: XmppConfig,
+    pub focus: FocusConfig,
+    pub log: LogConfig,
+}
+
+/// `[focus]`: the conference focus.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FocusConfig {
+    /// The MUC service hosting meetings. Empty: `conference.<xmpp.domain>`.
+    pub muc_service: String,
+    /// The focus's nick in every room.
+    pub nick: String,
+    /// Seconds a room the focus created may stay without participants
+    /// before the focus leaves it.
+    pub empty_room_timeout_s: u64,
+}
+
+impl Default for FocusConfig {
+    fn default() -> Self {
+        FocusConfig {
+            muc_service: String::new(),
+            nick: "focus".into(),
+            empty_room_timeout_s: 30,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            xmpp: XmppConfig::default(),
+            focus: FocusConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Fills the defaults that depend on other keys (the account is
+    /// `focus@auth.<domain>` with resource `focus`) and applies environment
+    /// overrides (secrets stay out of files).
+    pub fn apply_env(&mut self) {
+        if self.xmpp.jid.is_empty() {
+            self.xmpp.jid = format!("focus@auth.{}", self.xmpp.domain);
+        }
+        if self.xmpp.resource.is_empty() {
+            self.xmpp.resource = "focus".into();
+        }
+        if let Ok(p) = std::env::var("SFU_XMPP_PASSWORD") {
+            self.xmpp.password = p;
+        }
+    }
+
+    /// The MUC service, with the default filled in.
+    pub fn muc_service(&self) -> String {
+        if self.focus.muc_service.is_empty() {
+            format!("conference.{}", self.xmpp.domain)
+        } else {
+            self.focus.muc_service.clone()
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.xmpp
+            .validate()
+            .map_err(|e| ConfigError::invalid(format!("xmpp.{}", e.key), e.reason))?;
+        if self.xmpp.jid.is_empty() {
+            return Err(ConfigError::invalid(
+                "xmpp.jid",
+                "the focus needs a service account",
+            ));
+        }
+        if jid::BareJid::new(&self.muc_service()).map_or(true, |j| j.node().is_some()) {
+            return Err(ConfigError::invalid(
+                "focus.muc_service",
+                "expected a MUC service domain",
+            ));
+        }
+        if self.focus.nick.is_empty() || jid::ResourcePart::new(&self.focus.nick).is_err() {
+            return Err(ConfigError::invalid("focus.nick", "expected a valid nick"));
+        }
+        self.log.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_rejected_with_its_name() {
+        let e = service::parse::<Config>("[focus]\nnik = 'x'\n").unwrap_err();
+        assert!(e.contains("unknown field `nik`"), "{e}");
+    }
+
+    #[test]
+    fn password_is_required() {
+        let mut c = Config::default();
+        c.apply_env();
+        let e = c.validate().unwrap_err().to_string();
+        assert_eq!(e, "config key `xmpp.password`: required with a jid");
+    }
+
+    #[test]
+    fn muc_service_defaults_from_domain() {
+        let mut c: Config =
+            service::parse("[xmpp]\ndomain = 'meet.example'\npassword = 'x'\n").unwrap();
+        c.apply_env();
+        assert_eq!(c.muc_service(), "conference.meet.example");
+        assert_eq!(c.xmpp.jid, "focus@auth.meet.example");
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,50 @@
+//! The tokio loop around [`Focus`]: feeds it the XMPP session's events and
+//! the clock, and carries out its actions on the session.
+
+use std::future::Future;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use xmpp_session::{Event, Handle};
+
+use super::{Action, Focus};
+
+/// Runs the focus until `shutdown` resolves or the session ends.
+pub async fn run(
+    mut focus: Focus,
+    handle: Handle,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        while let Some(action) = focus.poll_action() {
+            match action {
+                Action::Reply { req, result } => handle.reply(req, result),
+                Action::Join {
+                    room,
+                    nick,
+                    payloads,
+                } => handle.join_room(room, nick, payloads),
+                Action::Leave { room } => handle.leave_room(room),
+            }
+        }
+        let deadline = focus.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => focus.handle_event(ev, Instant::now()),
+                None => return,
+            },
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => focus.handle_timeout(Instant::now()),
+            _ = &mut shutdown => {
+                tracing::info!("focus shutting down");
+                return;
+            }
+        }
+    }
+}
