@@ -8,7 +8,7 @@ use clap::Parser;
 /// The conference service: joins each meeting room as its owner, runs the
 /// Jingle session with every participant and forwards their media.
 #[derive(Debug, Parser)]
-#[command(name = "sfu", version, about)]
+#[command(name = "sfu", version)]
 struct Args {
     /// Config file (TOML). Without it, the defaults are used.
     #[arg(short, long, value_name = "FILE")]

@@ -20,6 +20,7 @@
 //!   [`driver::Handle`] and a stream of [`Event`]s.
 
 pub mod backoff;
+pub mod brewery;
 pub mod config;
 pub mod core;
 pub mod driver;
