@@ -11,7 +11,22 @@ use xmpp_session::XmppConfig;
 pub struct Config {
     pub xmpp: XmppConfig,
     pub focus: FocusConfig,
+    pub http: HttpConfig,
     pub log: LogConfig,
+}
+
+/// `[http]`: health, metrics and (later) the meeting page.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on, `host:port`.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "127.0.0.1:8080".into() }
+    }
 }
 
 /// `[focus]`: the conference focus.
@@ -42,6 +57,7 @@ impl Default for Config {
         Config {
             xmpp: XmppConfig::default(),
             focus: FocusConfig::default(),
+            http: HttpConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -92,6 +108,9 @@ impl Validate for Config {
         }
         if self.focus.nick.is_empty() || jid::ResourcePart::new(&self.focus.nick).is_err() {
             return Err(ConfigError::invalid("focus.nick", "expected a valid nick"));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid("http.listen", "expected ip:port, e.g. 127.0.0.1:8080"));
         }
         self.log.validate()
     }

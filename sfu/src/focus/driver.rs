@@ -2,18 +2,22 @@
 //! the clock, and carries out its actions on the session.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 use xmpp_session::{Event, Handle};
 
 use super::{Action, Focus};
+use crate::http::Status;
 
 /// Runs the focus until `shutdown` resolves or the session ends.
 pub async fn run(
     mut focus: Focus,
     handle: Handle,
     mut events: mpsc::UnboundedReceiver<Event>,
+    status: Arc<Status>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -29,10 +33,21 @@ pub async fn run(
                 Action::Leave { room } => handle.leave_room(room),
             }
         }
+        let (rooms, participants) = focus.counts();
+        status.rooms.store(rooms as u64, Ordering::Relaxed);
+        status.participants.store(participants as u64, Ordering::Relaxed);
+        status.requests_refused.store(focus.refused_total(), Ordering::Relaxed);
         let deadline = focus.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => focus.handle_event(ev, Instant::now()),
+                Some(ev) => {
+                    match &ev {
+                        Event::Online { .. } => status.xmpp_online.store(true, Ordering::Relaxed),
+                        Event::Offline => status.xmpp_online.store(false, Ordering::Relaxed),
+                        _ => {}
+                    }
+                    focus.handle_event(ev, Instant::now())
+                }
                 None => return,
             },
             _ = async {

@@ -64,6 +64,7 @@ pub struct Focus {
     settings: FocusSettings,
     rooms: BTreeMap<BareJid, Room>,
     out: VecDeque<Action>,
+    refused: u64,
 }
 
 impl Focus {
@@ -72,6 +73,7 @@ impl Focus {
             settings,
             rooms: BTreeMap::new(),
             out: VecDeque::new(),
+            refused: 0,
         }
     }
 
@@ -92,6 +94,17 @@ impl Focus {
     /// Rooms the focus is in or joining.
     pub fn rooms(&self) -> impl Iterator<Item = &BareJid> {
         self.rooms.keys()
+    }
+
+    /// Rooms joined, and participants in them (the focus excluded).
+    pub fn counts(&self) -> (usize, usize) {
+        let joined = self.rooms.values().filter(|r| r.joined);
+        joined.fold((0, 0), |(r, p), room| (r + 1, p + room.participants.len()))
+    }
+
+    /// Requests answered with an error since start.
+    pub fn refused_total(&self) -> u64 {
+        self.refused
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -189,6 +202,7 @@ impl Focus {
     }
 
     fn refuse(&mut self, req: IncomingIq, condition: DefinedCondition, text: &str) {
+        self.refused += 1;
         let el: Element = condition.clone().into();
         tracing::warn!(from = ?req.from, ns = %req.payload.ns(), condition = %el.name(), "refused request: {text}");
         self.out.push_back(Action::Reply {

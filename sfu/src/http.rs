@@ -1,0 +1,93 @@
+//! The `sfu`'s HTTP side: `/health` (200 while the focus is connected to
+//! XMPP, 503 otherwise), `/metrics` (Prometheus text), and `/`, a status
+//! page until the meeting page is served here.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+
+/// Figures the focus and media plane publish; read by the HTTP handlers.
+#[derive(Debug)]
+pub struct Status {
+    pub xmpp_online: AtomicBool,
+    pub rooms: AtomicU64,
+    pub participants: AtomicU64,
+    pub requests_refused: AtomicU64,
+    started: Instant,
+    /// What `/` tells a visitor (the XMPP server and domain).
+    about: String,
+}
+
+impl Status {
+    pub fn new(about: String) -> Arc<Status> {
+        Arc::new(Status {
+            xmpp_online: AtomicBool::new(false),
+            rooms: AtomicU64::new(0),
+            participants: AtomicU64::new(0),
+            requests_refused: AtomicU64::new(0),
+            started: Instant::now(),
+            about,
+        })
+    }
+}
+
+pub fn router(status: Arc<Status>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(status)
+}
+
+async fn health(State(s): State<Arc<Status>>) -> impl IntoResponse {
+    let online = s.xmpp_online.load(Ordering::Relaxed);
+    let code = if online { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = format!(
+        "{{\"status\":\"{}\",\"xmpp\":{},\"rooms\":{},\"participants\":{}}}\n",
+        if online { "ok" } else { "degraded" },
+        online,
+        s.rooms.load(Ordering::Relaxed),
+        s.participants.load(Ordering::Relaxed)
+    );
+    (code, [(header::CONTENT_TYPE, "application/json")], body)
+}
+
+async fn metrics(State(s): State<Arc<Status>>) -> impl IntoResponse {
+    let body = format!(
+        "# HELP sfu_up Whether the focus is connected to XMPP.\n# TYPE sfu_up gauge\nsfu_up {}\n\
+         # HELP sfu_rooms Rooms the focus is in.\n# TYPE sfu_rooms gauge\nsfu_rooms {}\n\
+         # HELP sfu_participants Participants in those rooms.\n# TYPE sfu_participants gauge\nsfu_participants {}\n\
+         # HELP sfu_requests_refused_total Requests answered with an error.\n# TYPE sfu_requests_refused_total counter\nsfu_requests_refused_total {}\n\
+         # HELP sfu_uptime_seconds Seconds since start.\n# TYPE sfu_uptime_seconds gauge\nsfu_uptime_seconds {}\n",
+        u8::from(s.xmpp_online.load(Ordering::Relaxed)),
+        s.rooms.load(Ordering::Relaxed),
+        s.participants.load(Ordering::Relaxed),
+        s.requests_refused.load(Ordering::Relaxed),
+        s.started.elapsed().as_secs()
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+async fn index(State(s): State<Arc<Status>>) -> impl IntoResponse {
+    let online = s.xmpp_online.load(Ordering::Relaxed);
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>Meetings</title>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\
+         <h1>Meetings server</h1><p>Focus: <b>{}</b>. Rooms: {}, participants: {}.</p>\
+         <p>{}</p><p><a href=\"/health\">health</a> · <a href=\"/metrics\">metrics</a></p></body>",
+        if online { "connected" } else { "connecting" },
+        s.rooms.load(Ordering::Relaxed),
+        s.participants.load(Ordering::Relaxed),
+        html_escape(&s.about)
+    ))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
