@@ -1,1 +1,41 @@
+//! Harness for the end-to-end tests: starts real components on loopback.
+//!
+//! Contract: everything a test starts here runs on free loopback ports, in a
+//! temporary folder, as a child process that dies with the test (on drop,
+//! and by the kernel if the test process itself dies). Nothing is left
+//! behind: no processes, no folders, no fixed ports.
+//!
+//! - [`prosody`]: a private Prosody configured from the deployment template.
+//! - [`ports`]: free loopback ports.
+//! - [`process`]: child processes tied to the test process.
+//! - [`raw_xmpp`]: a bare XMPP-over-TCP client for probing servers.
 
+use std::path::{Path, PathBuf};
+
+pub mod ports;
+pub mod process;
+pub mod prosody;
+pub mod raw_xmpp;
+
+pub use ports::{free_port, free_ports};
+pub use prosody::{Account, Prosody, ProsodyOptions};
+pub use raw_xmpp::RawXmpp;
+
+/// The workspace root (the folder holding the workspace `Cargo.toml`,
+/// `deploy/`, ...), found from this crate's manifest location at build time.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives one level below the workspace root")
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn workspace_root_holds_the_deploy_folder() {
+        let root = super::workspace_root();
+        assert!(root.join("Cargo.toml").is_file());
+        assert!(root.join("deploy/prosody").is_dir());
+    }
+}

@@ -83,7 +83,8 @@ fn focus_presence() -> JitsiPresence {
 /// (XEP-0421 occupant-id).
 fn extensions(payloads: Vec<minidom::Element>) -> JitsiPresence {
     let mut p = JitsiPresence::from_payloads(payloads).expect("presence extensions parse");
-    p.unknown.retain(|e| !e.is("occupant-id", "urn:xmpp:occupant-id:0"));
+    p.unknown
+        .retain(|e| !e.is("occupant-id", "urn:xmpp:occupant-id:0"));
     p
 }
 
@@ -171,10 +172,7 @@ async fn conference_request_room_presence_and_restart_recovery() {
         _ => None,
     })
     .await;
-    assert_eq!(
-        extensions(seen_focus.payloads.clone()),
-        focus_presence()
-    );
+    assert_eq!(extensions(seen_focus.payloads.clone()), focus_presence());
     assert_eq!(
         seen_focus.affiliation,
         xmpp_parsers::muc::user::Affiliation::Owner,
@@ -186,10 +184,7 @@ async fn conference_request_room_presence_and_restart_recovery() {
     })
     .await;
     assert_eq!(seen_guest.nick, "abcd1234");
-    assert_eq!(
-        extensions(seen_guest.payloads.clone()),
-        guest_presence()
-    );
+    assert_eq!(extensions(seen_guest.payloads.clone()), guest_presence());
     assert_eq!(
         seen_guest.real_jid.as_ref(),
         Some(&guest_jid),
@@ -229,10 +224,7 @@ async fn conference_request_room_presence_and_restart_recovery() {
         _ => None,
     })
     .await;
-    assert_eq!(
-        extensions(again.payloads),
-        focus_presence()
-    );
+    assert_eq!(extensions(again.payloads), focus_presence());
 
     guest.handle.shutdown().await;
     focus.handle.shutdown().await;
