@@ -104,10 +104,6 @@ impl BuilderExt for ElementBuilder {
     }
 }
 
-/// Sets an attribute on an element by `&str` name, skipping `None`.
-pub(crate) fn set<V: IntoAttributeValue>(elem: &mut Element, n: &str, v: V) {
-    elem.set_attr(minidom::rxml::Namespace::NONE, name(n), v);
-}
 
 /// Parses a fixture or wire string into an element. Stanzas without a
 /// namespace on the root (as some client libraries' tests write them) get

@@ -6,7 +6,7 @@ use service::{ConfigError, LogConfig, Validate};
 use xmpp_session::XmppConfig;
 
 /// The whole config file.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub xmpp: XmppConfig,
@@ -25,7 +25,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into() }
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
     }
 }
 
@@ -48,17 +50,6 @@ impl Default for FocusConfig {
             muc_service: String::new(),
             nick: "focus".into(),
             empty_room_timeout_s: 30,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            xmpp: XmppConfig::default(),
-            focus: FocusConfig::default(),
-            http: HttpConfig::default(),
-            log: LogConfig::default(),
         }
     }
 }
@@ -110,7 +101,10 @@ impl Validate for Config {
             return Err(ConfigError::invalid("focus.nick", "expected a valid nick"));
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::invalid("http.listen", "expected ip:port, e.g. 127.0.0.1:8080"));
+            return Err(ConfigError::invalid(
+                "http.listen",
+                "expected ip:port, e.g. 127.0.0.1:8080",
+            ));
         }
         self.log.validate()
     }

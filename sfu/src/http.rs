@@ -47,7 +47,11 @@ pub fn router(status: Arc<Status>) -> Router {
 
 async fn health(State(s): State<Arc<Status>>) -> impl IntoResponse {
     let online = s.xmpp_online.load(Ordering::Relaxed);
-    let code = if online { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if online {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = format!(
         "{{\"status\":\"{}\",\"xmpp\":{},\"rooms\":{},\"participants\":{}}}\n",
         if online { "ok" } else { "degraded" },
@@ -89,5 +93,7 @@ async fn index(State(s): State<Arc<Status>>) -> impl IntoResponse {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -55,12 +55,22 @@ pub async fn run_with_listener(
         let stop = async move {
             let _ = http_stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!("http server failed: {e}");
         }
     });
     tracing::info!(jid = %config.xmpp.jid, server = %config.xmpp.server, muc = %settings.muc_service, "focus starting");
-    focus::driver::run(Focus::new(settings), handle.clone(), events, status, shutdown).await;
+    focus::driver::run(
+        Focus::new(settings),
+        handle.clone(),
+        events,
+        status,
+        shutdown,
+    )
+    .await;
     let _ = stop_tx.send(true);
     handle.shutdown().await;
     let _ = task.await;

@@ -27,7 +27,10 @@ impl BreweryConfig {
         };
         match BareJid::new(&s) {
             Ok(j) if j.node().is_some() => Ok(j),
-            _ => Err(ConfigError { key: "brewery.room", reason: format!("expected room@service, got {s:?}") }),
+            _ => Err(ConfigError {
+                key: "brewery.room",
+                reason: format!("expected room@service, got {s:?}"),
+            }),
         }
     }
 
@@ -39,19 +42,6 @@ impl BreweryConfig {
         }
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "host".into());
         format!("{}-{}", host.trim(), std::process::id())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_room_comes_from_the_domain() {
-        let b = BreweryConfig::default();
-        assert_eq!(b.room_jid("recorders", "meet.test").unwrap().to_string(), "recorders@internal.meet.test");
-        let b = BreweryConfig { room: "internal.meet.test".into(), ..Default::default() };
-        assert_eq!(b.room_jid("recorders", "meet.test").unwrap_err().key, "brewery.room");
     }
 }
 
@@ -80,4 +70,26 @@ pub async fn stay(
     }
     tracing::info!("shutting down");
     handle.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_room_comes_from_the_domain() {
+        let b = BreweryConfig::default();
+        assert_eq!(
+            b.room_jid("recorders", "meet.test").unwrap().to_string(),
+            "recorders@internal.meet.test"
+        );
+        let b = BreweryConfig {
+            room: "internal.meet.test".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            b.room_jid("recorders", "meet.test").unwrap_err().key,
+            "brewery.room"
+        );
+    }
 }

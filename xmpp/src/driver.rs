@@ -63,10 +63,7 @@ enum Command {
         timeout: Option<Duration>,
         done: oneshot::Sender<Result<Option<Element>, IqError>>,
     },
-    Reply {
-        req: IncomingIq,
-        result: Result<Option<Element>, StanzaError>,
-    },
+    Reply(Box<(IncomingIq, Result<Option<Element>, StanzaError>)>),
     Send(Box<Stanza>),
     Jid(oneshot::Sender<Option<FullJid>>),
     Shutdown(oneshot::Sender<()>),
@@ -135,7 +132,7 @@ impl Handle {
 
     /// Answers an incoming request.
     pub fn reply(&self, req: IncomingIq, result: Result<Option<Element>, StanzaError>) {
-        let _ = self.tx.send(Command::Reply { req, result });
+        let _ = self.tx.send(Command::Reply(Box::new((req, result))));
     }
 
     /// Answers an incoming request with an error condition and a text.
@@ -330,7 +327,10 @@ impl Driver {
                 let id = self.session.send_iq(to, kind, payload, timeout, now);
                 self.waiters.insert(id, done);
             }
-            Command::Reply { req, result } => self.session.reply(&req, result),
+            Command::Reply(r) => {
+                let (req, result) = *r;
+                self.session.reply(&req, result)
+            }
             Command::Send(stanza) => self.session.send(*stanza),
             Command::Jid(tx) => {
                 let _ = tx.send(self.session.jid().cloned());

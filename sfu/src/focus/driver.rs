@@ -35,8 +35,12 @@ pub async fn run(
         }
         let (rooms, participants) = focus.counts();
         status.rooms.store(rooms as u64, Ordering::Relaxed);
-        status.participants.store(participants as u64, Ordering::Relaxed);
-        status.requests_refused.store(focus.refused_total(), Ordering::Relaxed);
+        status
+            .participants
+            .store(participants as u64, Ordering::Relaxed);
+        status
+            .requests_refused
+            .store(focus.refused_total(), Ordering::Relaxed);
         let deadline = focus.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             ev = events.recv() => match ev {

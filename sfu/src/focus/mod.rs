@@ -22,6 +22,9 @@ use xmpp_session::core::stanza_error;
 use xmpp_session::{Event, IncomingIq};
 
 /// Something the driver must do on the XMPP session.
+// Actions are moved once from the queue to the driver; boxing the reply
+// would only add an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Action {
     Reply {

@@ -284,7 +284,8 @@ fn reply_matches(to: &Option<Jid>, from: &Option<Jid>, own: Option<&FullJid>) ->
         // bare JID or our server.
         (None, None) => true,
         (None, Some(f)) => own.is_some_and(|o| {
-            *f == Jid::from(o.to_bare()) || f.node().is_none() && f.domain() == o.domain()
+            f.to_bare() == o.to_bare() && f.resource().is_none()
+                || f.node().is_none() && f.domain() == o.domain()
         }),
         (Some(t), None) => own.is_some_and(|o| t.to_bare() == o.to_bare()),
     }
