@@ -40,7 +40,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         iq_timeout: config.xmpp.iq_timeout(),
     };
     let (handle, events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
-    let payloads = vec![idle_stats().into(), Features::new([proto::ns::feature::JIGASI]).into()];
+    let payloads = vec![
+        idle_stats().into(),
+        Features::new([proto::ns::feature::JIGASI]).into(),
+    ];
     tracing::info!(jid = %config.xmpp.jid, %room, "gateway starting");
     handle.join_room(room.clone(), config.brewery.nick(), payloads);
     xmpp_session::brewery::stay(handle, events, room, shutdown).await;

@@ -29,7 +29,9 @@ impl Config {
 
 impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
-        self.xmpp.validate().map_err(|e| ConfigError::invalid(format!("xmpp.{}", e.key), e.reason))?;
+        self.xmpp
+            .validate()
+            .map_err(|e| ConfigError::invalid(format!("xmpp.{}", e.key), e.reason))?;
         self.brewery
             .room_jid("recorders", &self.xmpp.domain)
             .map_err(|e| ConfigError::invalid(e.key, e.reason))?;

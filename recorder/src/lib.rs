@@ -24,7 +24,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     };
     let (handle, events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
     let status = JibriStatus::new(BusyStatus::Idle, Health::Healthy);
-    let payloads = vec![status.into(), Features::new([proto::ns::feature::JIBRI]).into()];
+    let payloads = vec![
+        status.into(),
+        Features::new([proto::ns::feature::JIBRI]).into(),
+    ];
     tracing::info!(jid = %config.xmpp.jid, %room, "recorder starting");
     handle.join_room(room.clone(), config.brewery.nick(), payloads);
     xmpp_session::brewery::stay(handle, events, room, shutdown).await;
