@@ -175,3 +175,31 @@ fn bridge_channel_parser_survives_mutated_fixtures() {
     let _ = proto::bridge_channel::BridgeMessage::parse(&huge);
     assert!(total > 1000);
 }
+
+#[test]
+fn sdp_parser_survives_mutated_chromium_sdp() {
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sdp");
+    let mut parsed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "sdp") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for m in xml_mutations(&text, &mut rng, 400) {
+            if let Ok(sdp) = proto::sdp::Sdp::parse(&m) {
+                parsed += 1;
+                if let Ok((contents, groups)) = proto::sdp::sdp_to_jingle(&sdp) {
+                    let _ = proto::sdp::contents_to_sdp(
+                        &contents,
+                        &groups,
+                        proto::jingle::Role::Initiator,
+                    )
+                    .to_string();
+                }
+            }
+        }
+    }
+    assert!(parsed > 100, "too few mutations parsed as SDP ({parsed})");
+}
