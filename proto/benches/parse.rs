@@ -37,6 +37,11 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("session-initiate-220k");
     g.throughput(Throughput::Bytes(xml.len() as u64));
+    // The floor: the XML parse alone (minidom), which every stanza pays
+    // before any of our code runs.
+    g.bench_function("xml_str_to_element", |b| {
+        b.iter(|| proto::parse_xml(black_box(&xml)).expect("fixture is XML"))
+    });
     g.bench_function("xml_str_to_jingle", |b| {
         b.iter(|| parse_jingle(black_box(&xml)))
     });
