@@ -30,6 +30,18 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+
+/// Sends `tracing` output to the test's captured output (`RUST_LOG`
+/// filters, `info` by default). Safe to call from every test.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

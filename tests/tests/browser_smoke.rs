@@ -10,7 +10,11 @@ fn playwright_drives_chromium() {
         dir.join("node_modules/playwright-core").is_dir(),
         "tests/web/node_modules is missing: run scripts/setup"
     );
-    let out = Command::new("node").arg("smoke.mjs").current_dir(&dir).output().expect("node runs");
+    let out = Command::new("node")
+        .arg("smoke.mjs")
+        .current_dir(&dir)
+        .output()
+        .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("chromium ok"),

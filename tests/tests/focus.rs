@@ -13,15 +13,6 @@ use xmpp_session::{Event, IqKind, Security, SessionConfig, XmppConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 struct Stack {
     prosody: Prosody,
     http: std::net::SocketAddr,
@@ -108,7 +99,7 @@ async fn health_becomes(addr: std::net::SocketAddr, want: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_gets_a_conference_and_malformed_requests_are_refused() {
-    init_logs();
+    tests::init_logs();
     let mut stack = start_stack().await;
     health_becomes(stack.http, 200).await;
     let focus = Jid::new(&format!("focus@auth.{}/focus", stack.prosody.domain())).unwrap();

@@ -13,15 +13,6 @@ use xmpp_session::{Event, Handle, IqKind, Security, SessionConfig, XmppConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 fn xmpp_config(prosody: &Prosody, account: Option<&Account>, resource: &str) -> XmppConfig {
     XmppConfig {
         server: prosody.c2s_addr().to_string(),
@@ -104,7 +95,7 @@ fn start(config: XmppConfig, namespaces: &[&str]) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conference_request_room_presence_and_restart_recovery() {
-    init_logs();
+    tests::init_logs();
     let mut prosody = Prosody::start(ProsodyOptions::default()).expect("prosody starts");
     let focus_account = prosody.register_service("focus").expect("register focus");
     let room = BareJid::new(&format!("r1@{}", prosody.conference_domain())).unwrap();

@@ -66,6 +66,18 @@ pub struct IncomingIq {
     pub payload: Element,
 }
 
+impl IncomingIq {
+    fn new(from: Option<Jid>, to: Option<Jid>, id: String, kind: IqKind, payload: Element) -> Self {
+        IncomingIq {
+            from,
+            to,
+            id,
+            kind,
+            payload,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Pending {
     pub id: IqId,
@@ -157,25 +169,13 @@ impl Session {
                 to,
                 id,
                 payload,
-            } => self.route(IncomingIq {
-                from,
-                to,
-                id,
-                kind: IqKind::Get,
-                payload,
-            }),
+            } => self.route(IncomingIq::new(from, to, id, IqKind::Get, payload)),
             Iq::Set {
                 from,
                 to,
                 id,
                 payload,
-            } => self.route(IncomingIq {
-                from,
-                to,
-                id,
-                kind: IqKind::Set,
-                payload,
-            }),
+            } => self.route(IncomingIq::new(from, to, id, IqKind::Set, payload)),
         }
     }
 
