@@ -220,3 +220,58 @@ mod tests {
         assert!(e.contains("/nonexistent/x.toml"), "{e}");
     }
 }
+
+/// Checks a binary's command line as a user meets it; shared by the
+/// binaries' `tests/cli.rs`. Panics (test failures) with what went wrong.
+#[doc(hidden)]
+pub mod cli_check {
+    use std::process::Command;
+
+    fn run(bin: &str, args: &[&str]) -> (bool, String) {
+        let out = Command::new(bin)
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap_or_else(|e| panic!("{bin}: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// `--help` works and names `--config`; an unknown key in the config
+    /// file fails with a message naming it; `--print-config` prints TOML
+    /// that the binary accepts back.
+    pub fn check(bin: &str) {
+        let (ok, help) = run(bin, &["--help"]);
+        assert!(ok && help.contains("--config"), "--help: {help}");
+
+        let dir = std::env::temp_dir().join(format!("cli-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[xmpp]\nservr = \"127.0.0.1:5222\"\n").unwrap();
+        let (ok, err) = run(bin, &["--config", bad.to_str().unwrap()]);
+        assert!(!ok, "an unknown key must fail");
+        assert!(
+            err.contains("unknown field `servr`") && err.contains("line 2"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("Stack backtrace"),
+            "errors are for users: {err}"
+        );
+
+        let (ok, printed) = run(bin, &["--print-config"]);
+        assert!(ok, "--print-config: {printed}");
+        let good = dir.join("good.toml");
+        std::fs::write(&good, &printed).unwrap();
+        let (ok, again) = run(bin, &["--config", good.to_str().unwrap(), "--print-config"]);
+        assert!(
+            ok && again == printed,
+            "printed config does not read back: {again}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
