@@ -42,6 +42,18 @@ pub struct FocusConfig {
     /// Seconds a room the focus created may stay without participants
     /// before the focus leaves it.
     pub empty_room_timeout_s: u64,
+    /// The recorders' brewery. Empty: `recorders@internal.<domain>`;
+    /// `"none"`: no recording.
+    pub recorders_brewery: String,
+    /// The gateways' brewery. Empty: `gateways@internal.<domain>`;
+    /// `"none"`: no dial-out.
+    pub gateways_brewery: String,
+    /// Domains whose accounts may be service participants (recorders,
+    /// gateways). Empty: `auth.<domain>` and `recorder.<domain>`.
+    pub trusted_domains: Vec<String>,
+    /// Make the first participant of a room its owner when nobody
+    /// moderates it. Turn off when tokens decide who moderates.
+    pub auto_owner: bool,
 }
 
 impl Default for FocusConfig {
@@ -50,6 +62,10 @@ impl Default for FocusConfig {
             muc_service: String::new(),
             nick: "focus".into(),
             empty_room_timeout_s: 30,
+            recorders_brewery: String::new(),
+            gateways_brewery: String::new(),
+            trusted_domains: vec![],
+            auto_owner: true,
         }
     }
 }
@@ -67,6 +83,35 @@ impl Config {
         }
         if let Ok(p) = std::env::var("SFU_XMPP_PASSWORD") {
             self.xmpp.password = p;
+        }
+    }
+
+    /// A brewery room: the configured one, the default, or none.
+    fn brewery(&self, configured: &str, default_name: &str) -> Option<jid::BareJid> {
+        match configured {
+            "none" => None,
+            "" => jid::BareJid::new(&format!("{default_name}@internal.{}", self.xmpp.domain)).ok(),
+            room => jid::BareJid::new(room).ok(),
+        }
+    }
+
+    pub fn recorders_brewery(&self) -> Option<jid::BareJid> {
+        self.brewery(&self.focus.recorders_brewery, "recorders")
+    }
+
+    pub fn gateways_brewery(&self) -> Option<jid::BareJid> {
+        self.brewery(&self.focus.gateways_brewery, "gateways")
+    }
+
+    /// Domains of trusted service accounts, with the defaults filled in.
+    pub fn trusted_domains(&self) -> Vec<String> {
+        if self.focus.trusted_domains.is_empty() {
+            vec![
+                format!("auth.{}", self.xmpp.domain),
+                format!("recorder.{}", self.xmpp.domain),
+            ]
+        } else {
+            self.focus.trusted_domains.clone()
         }
     }
 
@@ -99,6 +144,19 @@ impl Validate for Config {
         }
         if self.focus.nick.is_empty() || jid::ResourcePart::new(&self.focus.nick).is_err() {
             return Err(ConfigError::invalid("focus.nick", "expected a valid nick"));
+        }
+        for (key, value) in [
+            ("focus.recorders_brewery", &self.focus.recorders_brewery),
+            ("focus.gateways_brewery", &self.focus.gateways_brewery),
+        ] {
+            let ok = matches!(value.as_str(), "" | "none")
+                || jid::BareJid::new(value).is_ok_and(|j| j.node().is_some());
+            if !ok {
+                return Err(ConfigError::invalid(
+                    key,
+                    "expected room@service, \"none\" or empty",
+                ));
+            }
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(

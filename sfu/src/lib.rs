@@ -42,6 +42,11 @@ pub async fn run_with_listener(
         muc_service: config.muc_service(),
         nick: config.focus.nick.clone(),
         empty_room_timeout: Duration::from_secs(config.focus.empty_room_timeout_s),
+        recorders: config.recorders_brewery(),
+        gateways: config.gateways_brewery(),
+        trusted_domains: config.trusted_domains(),
+        auto_owner: config.focus.auto_owner,
+        seed: rand_seed(),
     };
     let status = http::Status::new(format!(
         "XMPP server {} for {}; rooms on {}.",
@@ -77,4 +82,16 @@ pub async fn run_with_listener(
     let _ = http_task.await;
     drop(stop_rx);
     Ok(())
+}
+
+/// A seed for session ids, from the OS's randomness via std's hasher keys.
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }

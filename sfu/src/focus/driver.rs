@@ -21,6 +21,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let (results_tx, mut results) = mpsc::unbounded_channel();
     loop {
         while let Some(action) = focus.poll_action() {
             match action {
@@ -31,6 +32,16 @@ pub async fn run(
                     payloads,
                 } => handle.join_room(room, nick, payloads),
                 Action::Leave { room } => handle.leave_room(room),
+                Action::Presence { room, payloads } => {
+                    handle.set_room_presence(room, payloads, None)
+                }
+                Action::Iq { to, payload, tag } => {
+                    let (handle, tx) = (handle.clone(), results_tx.clone());
+                    tokio::spawn(async move {
+                        let result = handle.iq(Some(to), super::IQ_KIND, payload, None).await;
+                        let _ = tx.send((tag, result));
+                    });
+                }
             }
         }
         let (rooms, participants) = focus.counts();
@@ -43,6 +54,7 @@ pub async fn run(
             .store(focus.refused_total(), Ordering::Relaxed);
         let deadline = focus.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
+            Some((tag, result)) = results.recv() => focus.handle_iq_result(tag, result, Instant::now()),
             ev = events.recv() => match ev {
                 Some(ev) => {
                     match &ev {

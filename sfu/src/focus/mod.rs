@@ -1,25 +1,34 @@
-//! The conference focus, sans-IO: which rooms the focus is in, the
-//! conference request (`<conference xmlns="http://jitsi.org/protocol/focus">`),
-//! and the checks every moderator request goes through before anything acts
-//! on it.
+//! The conference focus, sans-IO: the rooms it owns, who is a moderator,
+//! and where moderator requests go.
 //!
-//! [`Focus::handle_event`] takes the XMPP session's events and the time;
-//! [`Focus::poll_action`] yields what the driver must do. Malformed requests
-//! are answered with the condition their parse error maps to
-//! (`bad-request`, or `feature-not-implemented` for unknown actions);
-//! requests for services not running yet are answered `service-unavailable`.
+//! [`Focus::handle_event`] takes the XMPP session's events and the time,
+//! [`Focus::handle_iq_result`] the answers to the IQs it asked the driver to
+//! send; [`Focus::poll_action`] yields what the driver must do. Requests are
+//! parsed first (`requests`), and a malformed one is answered with the
+//! condition its parse error maps to (`bad-request`, or
+//! `feature-not-implemented` for unknown actions). Recording (`recording`)
+//! and dial-out (`dialout`) go to members of the recorder and gateway pools
+//! (`pools`), chosen from their brewery presence; roles are in `roles`.
 
+mod dialout;
 pub mod driver;
+mod pools;
+mod recording;
 mod requests;
+mod roles;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use jid::BareJid;
+use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_parsers::stanza_error::{DefinedCondition, StanzaError};
 use xmpp_session::core::stanza_error;
-use xmpp_session::{Event, IncomingIq};
+use xmpp_session::{Event, IncomingIq, IqError, IqKind, Occupant};
+
+use pools::Pool;
+use recording::Recording;
+use roles::Participant;
 
 /// Something the driver must do on the XMPP session.
 // Actions are moved once from the queue to the driver; boxing the reply
@@ -39,6 +48,17 @@ pub enum Action {
     Leave {
         room: BareJid,
     },
+    /// Replace the focus's presence payloads in a room.
+    Presence {
+        room: BareJid,
+        payloads: Vec<Element>,
+    },
+    /// Send an IQ set; its outcome goes to [`Focus::handle_iq_result`] with `tag`.
+    Iq {
+        to: Jid,
+        payload: Element,
+        tag: u64,
+    },
 }
 
 /// Focus settings the core needs.
@@ -49,6 +69,33 @@ pub struct FocusSettings {
     pub nick: String,
     /// How long a room may stay without participants before the focus leaves.
     pub empty_room_timeout: Duration,
+    /// The recorders' brewery, if recording is offered.
+    pub recorders: Option<BareJid>,
+    /// The gateways' brewery, if dial-out is offered.
+    pub gateways: Option<BareJid>,
+    /// Domains service participants log in from.
+    pub trusted_domains: Vec<String>,
+    /// Make the first participant owner when a room has no moderator
+    /// (off when tokens decide).
+    pub auto_owner: bool,
+    /// Seeds session ids.
+    pub seed: u64,
+}
+
+/// An IQ the focus sent and what to do with its answer.
+#[derive(Debug)]
+enum Pending {
+    JibriStart {
+        room: BareJid,
+        session_id: String,
+        recorder: String,
+    },
+    JibriStop {
+        room: BareJid,
+    },
+    Dial(Box<dialout::DialAttempt>),
+    /// Answers that need no follow-up (forwarded mutes, owner grants).
+    Ignore(&'static str),
 }
 
 #[derive(Debug, Default)]
@@ -56,9 +103,17 @@ struct Room {
     joined: bool,
     /// Conference requests waiting for the focus to be in the room.
     waiting: Vec<IncomingIq>,
-    participants: BTreeSet<String>,
+    participants: BTreeMap<String, Participant>,
+    next_order: u64,
     /// Since when the room has had no participants.
     empty_since: Option<Instant>,
+    recording: Option<Recording>,
+}
+
+impl Room {
+    fn humans(&self) -> usize {
+        self.participants.values().filter(|p| !p.service).count()
+    }
 }
 
 /// The focus state machine.
@@ -66,18 +121,37 @@ struct Room {
 pub struct Focus {
     settings: FocusSettings,
     rooms: BTreeMap<BareJid, Room>,
+    recorders: Option<Pool>,
+    gateways: Option<Pool>,
+    pending: BTreeMap<u64, Pending>,
+    next_tag: u64,
+    rng: u64,
     out: VecDeque<Action>,
     refused: u64,
 }
 
 impl Focus {
+    /// A focus; it starts by joining the breweries it routes to.
     pub fn new(settings: FocusSettings) -> Self {
-        Focus {
+        let mut focus = Focus {
+            recorders: settings.recorders.clone().map(Pool::new),
+            gateways: settings.gateways.clone().map(Pool::new),
+            rng: settings.seed | 1,
             settings,
             rooms: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            next_tag: 1,
             out: VecDeque::new(),
             refused: 0,
+        };
+        for pool in [&focus.recorders, &focus.gateways].into_iter().flatten() {
+            focus.out.push_back(Action::Join {
+                room: pool.room.clone(),
+                nick: focus.settings.nick.clone(),
+                payloads: vec![],
+            });
         }
+        focus
     }
 
     /// Namespaces of the IQ requests the focus answers.
@@ -94,7 +168,7 @@ impl Focus {
         .collect()
     }
 
-    /// Rooms the focus is in or joining.
+    /// Rooms the focus is in or joining (breweries excluded).
     pub fn rooms(&self) -> impl Iterator<Item = &BareJid> {
         self.rooms.keys()
     }
@@ -140,62 +214,209 @@ impl Focus {
         }
     }
 
+    /// The answer to an [`Action::Iq`].
+    pub fn handle_iq_result(
+        &mut self,
+        tag: u64,
+        result: Result<Option<Element>, IqError>,
+        now: Instant,
+    ) {
+        match self.pending.remove(&tag) {
+            Some(Pending::JibriStart {
+                room,
+                session_id,
+                recorder,
+            }) => self.start_answered(room, session_id, recorder, result, now),
+            Some(Pending::JibriStop { room }) => {
+                if let Err(e) = &result {
+                    tracing::warn!(%room, "recorder did not confirm the stop: {e}");
+                }
+                self.set_recording_status(&room, proto::jibri::Status::Off, None);
+            }
+            Some(Pending::Dial(attempt)) => self.dial_answered(*attempt, result, now),
+            Some(Pending::Ignore(what)) => {
+                if let Err(e) = result {
+                    tracing::warn!("{what} failed: {e}");
+                }
+            }
+            None => {}
+        }
+    }
+
     pub fn handle_event(&mut self, event: Event, now: Instant) {
         match event {
             Event::IqRequest(req) => self.handle_request(req, now),
-            Event::RoomJoined { room, .. } => {
-                let Some(r) = self.rooms.get_mut(&room) else {
-                    return;
-                };
-                r.joined = true;
-                if r.participants.is_empty() {
-                    r.empty_since = Some(now);
-                }
-                for req in std::mem::take(&mut r.waiting) {
-                    self.out.push_back(Action::Reply {
-                        req,
-                        result: Ok(Some(ready(&room))),
-                    });
-                }
-            }
+            Event::RoomJoined { room, .. } => self.joined(room, now),
             Event::RoomJoinFailed { room, error } => {
                 if let Some(r) = self.rooms.remove(&room) {
                     for req in r.waiting {
                         let text = format!("cannot create the room: {:?}", error.defined_condition);
                         self.refuse(req, DefinedCondition::ServiceUnavailable, &text);
                     }
+                } else {
+                    tracing::error!(%room, condition = ?error.defined_condition, "cannot join the brewery");
                 }
             }
             Event::RoomLeft { room, reason } => {
                 tracing::info!(%room, ?reason, "focus left room");
                 self.rooms.remove(&room);
             }
-            Event::OccupantJoined { room, occupant } => {
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    r.participants.insert(occupant.nick);
-                    r.empty_since = None;
-                }
-            }
+            Event::OccupantJoined { room, occupant }
+            | Event::OccupantChanged { room, occupant } => self.occupant(room, occupant),
             Event::OccupantLeft { room, occupant, .. } => {
-                let Some(r) = self.rooms.get_mut(&room) else {
-                    return;
-                };
-                r.participants.remove(&occupant.nick);
-                if r.participants.is_empty() {
-                    tracing::info!(%room, "last participant left, leaving room");
-                    self.leave(room);
-                }
+                self.occupant_left(room, &occupant.nick, now)
             }
             Event::Offline => {
                 // The session rejoins by itself; requests waiting for a join
-                // will be answered when it completes.
+                // are answered when it completes.
                 for r in self.rooms.values_mut() {
                     r.joined = false;
                     r.participants.clear();
                 }
+                for pool in [&mut self.recorders, &mut self.gateways]
+                    .into_iter()
+                    .flatten()
+                {
+                    pool.members.clear();
+                }
             }
             _ => {}
         }
+    }
+
+    fn pool_mut(&mut self, room: &BareJid) -> Option<&mut Pool> {
+        [&mut self.recorders, &mut self.gateways]
+            .into_iter()
+            .flatten()
+            .find(|p| &p.room == room)
+    }
+
+    fn joined(&mut self, room: BareJid, now: Instant) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        r.joined = true;
+        if r.humans() == 0 {
+            r.empty_since = Some(now);
+        }
+        for req in std::mem::take(&mut r.waiting) {
+            self.out.push_back(Action::Reply {
+                req,
+                result: Ok(Some(ready(&room))),
+            });
+        }
+        if self.rooms.get(&room).is_some_and(|r| r.recording.is_some()) {
+            self.publish(&room);
+        }
+    }
+
+    fn occupant(&mut self, room: BareJid, occupant: Occupant) {
+        if let Some(pool) = self.pool_mut(&room) {
+            pool.update(&occupant);
+            return;
+        }
+        let trusted = self.settings.trusted_domains.clone();
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let order = match r.participants.get(&occupant.nick) {
+            Some(p) => p.order,
+            None => {
+                r.next_order += 1;
+                r.next_order
+            }
+        };
+        let p = roles::classify(&occupant, &trusted, order);
+        if !p.service {
+            r.empty_since = None;
+        }
+        r.participants.insert(occupant.nick.clone(), p);
+        self.elect(&room);
+    }
+
+    fn occupant_left(&mut self, room: BareJid, nick: &str, now: Instant) {
+        if let Some(pool) = self.pool_mut(&room) {
+            pool.remove(nick);
+            // A recorder that vanished mid-recording is replaced.
+            let affected: Vec<BareJid> = self
+                .rooms
+                .iter()
+                .filter(|(_, r)| {
+                    r.recording.as_ref().is_some_and(|s| {
+                        s.recorder.as_deref() == Some(nick) && s.status != proto::jibri::Status::Off
+                    })
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for room in affected {
+                tracing::warn!(%room, recorder = %nick, "recorder left the pool mid-recording");
+                self.retry_recording(&room, now);
+            }
+            return;
+        }
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        r.participants.remove(nick);
+        if r.humans() == 0 {
+            tracing::info!(%room, "last participant left, leaving room");
+            self.leave(room);
+        } else {
+            self.elect(&room);
+        }
+    }
+
+    /// Makes the earliest participant owner when nobody moderates.
+    fn elect(&mut self, room: &BareJid) {
+        if !self.settings.auto_owner {
+            return;
+        }
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(nick) = roles::needs_moderator(r.participants.iter()).map(|(n, _)| n.clone())
+        else {
+            return;
+        };
+        let Some(p) = r.participants.get_mut(&nick) else {
+            return;
+        };
+        // Counted as moderator at once so the grant is not sent twice; the
+        // room's presence update confirms it.
+        p.moderator = true;
+        let payload = roles::grant_owner(&nick, p.real_jid.as_ref());
+        tracing::info!(%room, %nick, "granting moderator");
+        self.send_iq(
+            Jid::from(room.clone()),
+            payload,
+            Pending::Ignore("granting moderator"),
+        );
+    }
+
+    fn send_iq(&mut self, to: Jid, payload: Element, pending: Pending) {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.pending.insert(tag, pending);
+        self.out.push_back(Action::Iq { to, payload, tag });
+    }
+
+    /// Publishes the focus's presence in `room` (recording status included).
+    fn publish(&mut self, room: &BareJid) {
+        let mut payloads = focus_presence();
+        if let Some(rec) = self.rooms.get(room).and_then(|r| r.recording.as_ref()) {
+            payloads.push(rec.presence());
+        }
+        self.out.push_back(Action::Presence {
+            room: room.clone(),
+            payloads,
+        });
+    }
+
+    fn fresh_session_id(&mut self) -> String {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        format!("{:016x}", self.rng)
     }
 
     fn leave(&mut self, room: BareJid) {
@@ -215,10 +436,16 @@ impl Focus {
     }
 
     /// The room a request comes from, if the focus hosts it (MUC rewrites the
-    /// sender to `room@service/nick`).
-    fn hosted_room_of(&self, req: &IncomingIq) -> Option<BareJid> {
-        let from = req.from.as_ref()?.to_bare();
-        self.rooms.get(&from).filter(|r| r.joined).map(|_| from)
+    /// sender to `room@service/nick`), and whether the sender moderates it.
+    fn sender_in_room(&self, req: &IncomingIq) -> Option<(BareJid, bool)> {
+        let from = req.from.as_ref()?;
+        let room = from.to_bare();
+        let r = self.rooms.get(&room).filter(|r| r.joined)?;
+        let moderator = from
+            .resource()
+            .and_then(|n| r.participants.get(n.as_str()))
+            .is_some_and(|p| p.moderator);
+        Some((room, moderator))
     }
 
     fn conference(&mut self, req: IncomingIq, room: BareJid) {
@@ -251,6 +478,46 @@ impl Focus {
             }
         }
     }
+
+    /// Forwards a moderator's mute to its target, with the actor added.
+    fn mute(
+        &mut self,
+        req: IncomingIq,
+        room: &BareJid,
+        moderator: bool,
+        mut m: proto::mute::MuteIq,
+    ) {
+        let Some(target) = m.jid.clone() else {
+            return self.refuse(
+                req,
+                DefinedCondition::BadRequest,
+                "<mute> is missing the 'jid' attribute",
+            );
+        };
+        let in_room = target.to_bare() == *room
+            && target.resource().is_some_and(|n| {
+                self.rooms
+                    .get(room)
+                    .is_some_and(|r| r.participants.contains_key(n.as_str()))
+            });
+        if !in_room {
+            return self.refuse(req, DefinedCondition::ItemNotFound, "no such participant");
+        }
+        let own = req.from.as_ref() == Some(&target);
+        if !(moderator || own && m.mute) {
+            return self.refuse(
+                req,
+                DefinedCondition::Forbidden,
+                "only moderators mute others",
+            );
+        }
+        m.actor = req.from.clone();
+        self.out.push_back(Action::Reply {
+            req,
+            result: Ok(None),
+        });
+        self.send_iq(target, m.into(), Pending::Ignore("forwarding a mute"));
+    }
 }
 
 /// The `ready` answer to a conference request.
@@ -265,6 +532,9 @@ fn focus_presence() -> Vec<Element> {
     let features = proto::presence::Features::new([proto::ns::feature::JSON_SOURCES]);
     vec![features.into()]
 }
+
+/// IQs the driver sends for the focus are always `set`.
+pub const IQ_KIND: IqKind = IqKind::Set;
 
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,14 @@
-//! Parsing and checking the requests the focus answers. A request is parsed
-//! into a typed [`Request`] first; every parse error is answered with the
-//! condition it maps to. Everything here is a pure function of the request
-//! and the focus state.
+//! Parsing and dispatching the requests the focus answers. A request is
+//! parsed into a typed [`Request`] first; every parse error is answered with
+//! the condition it maps to. Then: conference requests from anyone;
+//! recorder reports only from the recorders' brewery; everything else only
+//! from inside a room the focus hosts, and moderator requests only from its
+//! moderators.
 
 use std::time::Instant;
 
 use proto::focus::ConferenceIq;
-use proto::jibri::{Action as JibriAction, JibriIq};
+use proto::jibri::JibriIq;
 use proto::mute::MuteIq;
 use proto::rayo::RayoIq;
 use xmpp_parsers::stanza_error::DefinedCondition;
@@ -50,7 +52,7 @@ fn parse(req: &IncomingIq) -> Result<Request, Refusal> {
         }
         proto::ns::JIBRI => {
             let j = JibriIq::try_from(&req.payload).map_err(bad)?;
-            if j.action.is_none() {
+            if j.action.is_none() && j.status.is_none() {
                 return Err(missing("jibri", "action"));
             }
             Ok(Request::Jibri(j))
@@ -69,38 +71,69 @@ fn parse(req: &IncomingIq) -> Result<Request, Refusal> {
 }
 
 impl Focus {
-    pub(super) fn handle_request(&mut self, req: IncomingIq, _now: Instant) {
+    pub(super) fn handle_request(&mut self, req: IncomingIq, now: Instant) {
         let request = match parse(&req) {
             Ok(r) => r,
             Err((condition, text)) => return self.refuse(req, condition, &text),
         };
-        if let Request::Conference(c) = request {
-            if let Some(room) = c.room {
-                self.conference(req, room);
+        let request = match request {
+            Request::Conference(c) => {
+                if let Some(room) = c.room {
+                    self.conference(req, room);
+                }
+                return;
             }
-            return;
+            other => other,
+        };
+        // Status reports from a recorder of the pool.
+        let from_bare = req.from.as_ref().map(|j| j.to_bare());
+        let from_recorders = self
+            .recorders
+            .as_ref()
+            .is_some_and(|p| Some(&p.room) == from_bare.as_ref());
+        if from_recorders {
+            let nick = req
+                .from
+                .as_ref()
+                .and_then(|j| j.resource())
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            return match request {
+                Request::Jibri(j) if j.status.is_some() => self.recorder_report(req, &nick, j, now),
+                _ => self.refuse(
+                    req,
+                    DefinedCondition::BadRequest,
+                    "expected a recording status report",
+                ),
+            };
         }
-        // Everything else comes from inside a conference this focus hosts.
-        if self.hosted_room_of(&req).is_none() {
+        let Some((room, moderator)) = self.sender_in_room(&req) else {
             return self.refuse(
                 req,
                 DefinedCondition::Forbidden,
                 "not from a conference of this focus",
             );
-        }
-        let absent = match request {
-            Request::Jibri(j) if j.action == Some(JibriAction::Stop) => {
-                "no recording to stop".to_owned()
-            }
-            Request::Jibri(_) => "no recorder in the pool".to_owned(),
-            Request::Rayo(RayoIq::Dial(d)) => format!("no gateway in the pool to call {}", d.to),
-            Request::Rayo(_) => "no call to act on".to_owned(),
-            Request::Mute(m) => match m.jid {
-                Some(jid) => format!("cannot mute {jid}: the media plane is not running"),
-                None => "the media plane is not running".to_owned(),
-            },
-            Request::Conference(_) => unreachable!("answered above"),
         };
-        self.refuse(req, DefinedCondition::ServiceUnavailable, &absent)
+        match request {
+            Request::Mute(m) => self.mute(req, &room, moderator, m),
+            _ if !moderator => self.refuse(
+                req,
+                DefinedCondition::Forbidden,
+                "only moderators may ask for this",
+            ),
+            Request::Jibri(j) if j.action.is_some() => self.jibri_request(req, room, j, now),
+            Request::Jibri(_) => self.refuse(
+                req,
+                DefinedCondition::BadRequest,
+                "<jibri> is missing the 'action' attribute",
+            ),
+            Request::Rayo(RayoIq::Dial(d)) => self.dial_request(req, room, d, now),
+            Request::Rayo(_) => self.refuse(
+                req,
+                DefinedCondition::BadRequest,
+                "hangup and ref go to the call, not the focus",
+            ),
+            Request::Conference(_) => unreachable!("answered above"),
+        }
     }
 }

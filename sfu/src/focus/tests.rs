@@ -1,26 +1,41 @@
-//! The focus core stepped by hand: conference requests, room lifecycle and
-//! the error conditions malformed requests get.
+//! The focus core stepped by hand: conference requests, room lifecycle,
+//! roles, and the routing of recording, dial-out and mute requests to
+//! stand-in pool members.
 
 use std::time::{Duration, Instant};
 
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
+use proto::colibri::ColibriStats;
+use proto::jibri::{BusyStatus, Health, JibriIq, JibriStatus, RecordingStatus, Status};
 use xmpp_parsers::muc::user::{Affiliation, Role};
 use xmpp_parsers::stanza_error::DefinedCondition;
-use xmpp_session::{Event, IncomingIq, IqKind, Occupant, RoomLeftReason};
+use xmpp_session::{Event, IncomingIq, IqError, IqKind, Occupant, RoomLeftReason};
 
 use super::*;
 
+const ROOM: &str = "r1@conference.meet.test";
+const RECORDERS: &str = "recorders@internal.meet.test";
+const GATEWAYS: &str = "gateways@internal.meet.test";
+
 fn focus() -> Focus {
-    Focus::new(FocusSettings {
+    let mut f = Focus::new(FocusSettings {
         muc_service: "conference.meet.test".into(),
         nick: "focus".into(),
         empty_room_timeout: Duration::from_secs(30),
-    })
+        recorders: Some(BareJid::new(RECORDERS).unwrap()),
+        gateways: Some(BareJid::new(GATEWAYS).unwrap()),
+        trusted_domains: vec!["auth.meet.test".into(), "recorder.meet.test".into()],
+        auto_owner: true,
+        seed: 42,
+    });
+    let joins = actions(&mut f);
+    assert_eq!(joins.len(), 2, "joins both breweries: {joins:?}");
+    f
 }
 
 fn room() -> BareJid {
-    BareJid::new("r1@conference.meet.test").unwrap()
+    BareJid::new(ROOM).unwrap()
 }
 
 fn req(from: &str, xml: &str) -> Event {
@@ -33,16 +48,26 @@ fn req(from: &str, xml: &str) -> Event {
     })
 }
 
-fn occupant(nick: &str) -> Occupant {
+fn occupant(
+    room: &str,
+    nick: &str,
+    real: &str,
+    aff: Affiliation,
+    payloads: Vec<Element>,
+) -> Occupant {
     Occupant {
-        occupant_jid: FullJid::new(&format!("r1@conference.meet.test/{nick}")).unwrap(),
+        occupant_jid: FullJid::new(&format!("{room}/{nick}")).unwrap(),
         nick: nick.into(),
-        real_jid: None,
-        affiliation: Affiliation::None,
+        real_jid: Some(FullJid::new(real).unwrap()),
+        affiliation: aff,
         role: Role::Participant,
-        payloads: vec![],
+        payloads,
         status: None,
     }
+}
+
+fn guest(nick: &str, aff: Affiliation) -> Occupant {
+    occupant(ROOM, nick, &format!("{nick}@meet.test/x"), aff, vec![])
 }
 
 fn actions(f: &mut Focus) -> Vec<Action> {
@@ -56,11 +81,11 @@ fn refused(a: &Action) -> DefinedCondition {
     }
 }
 
-fn joined(f: &mut Focus, t: Instant) {
+fn conference(f: &mut Focus, t: Instant) {
     f.handle_event(
         req(
             "guest@meet.test/a",
-            "<conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.meet.test'/>",
+            &format!("<conference xmlns='http://jitsi.org/protocol/focus' room='{ROOM}'/>"),
         ),
         t,
     );
@@ -68,12 +93,66 @@ fn joined(f: &mut Focus, t: Instant) {
     f.handle_event(
         Event::RoomJoined {
             room: room(),
-            me: occupant("focus"),
+            me: guest("focus", Affiliation::Owner),
         },
         t,
     );
     actions(f);
 }
+
+/// A room with `alice` (moderator) and `bob` (guest).
+fn meeting(f: &mut Focus, t: Instant) {
+    conference(f, t);
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: guest("alice", Affiliation::Owner),
+        },
+        t,
+    );
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: guest("bob", Affiliation::None),
+        },
+        t,
+    );
+    assert!(actions(f).is_empty());
+}
+
+fn recorder(nick: &str, busy: BusyStatus, health: Health) -> Event {
+    let status = JibriStatus::new(busy, health);
+    Event::OccupantJoined {
+        room: BareJid::new(RECORDERS).unwrap(),
+        occupant: occupant(
+            RECORDERS,
+            nick,
+            &format!("{nick}@auth.meet.test/r"),
+            Affiliation::None,
+            vec![status.into()],
+        ),
+    }
+}
+
+fn gateway(nick: &str, participants: u64, shutting_down: bool) -> Event {
+    let mut stats = ColibriStats::new();
+    stats.set_participants(participants);
+    stats.set_graceful_shutdown(shutting_down);
+    stats.set_supports_sip(true);
+    Event::OccupantJoined {
+        room: BareJid::new(GATEWAYS).unwrap(),
+        occupant: occupant(
+            GATEWAYS,
+            nick,
+            &format!("{nick}@auth.meet.test/g"),
+            Affiliation::None,
+            vec![stats.into()],
+        ),
+    }
+}
+
+const START_FILE: &str =
+    "<jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='file'/>";
 
 #[test]
 fn conference_request_joins_the_room_then_answers_ready() {
@@ -82,7 +161,7 @@ fn conference_request_joins_the_room_then_answers_ready() {
     f.handle_event(
         req(
             "guest@meet.test/a",
-            "<conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.meet.test'/>",
+            &format!("<conference xmlns='http://jitsi.org/protocol/focus' room='{ROOM}'/>"),
         ),
         t,
     );
@@ -94,7 +173,7 @@ fn conference_request_joins_the_room_then_answers_ready() {
     f.handle_event(
         Event::RoomJoined {
             room: room(),
-            me: occupant("focus"),
+            me: guest("focus", Affiliation::Owner),
         },
         t,
     );
@@ -107,16 +186,327 @@ fn conference_request_joins_the_room_then_answers_ready() {
         panic!("{a:?}")
     };
     let c = proto::focus::ConferenceIq::try_from(el).unwrap();
-    assert_eq!(c.ready, Some(true));
-    assert_eq!(c.room, Some(room()));
-    // A second request is answered at once.
+    assert_eq!((c.ready, c.room), (Some(true), Some(room())));
+}
+
+#[test]
+fn first_participant_becomes_moderator_service_participants_never() {
+    let mut f = focus();
+    let t = Instant::now();
+    conference(&mut f, t);
+    // A recorder (jibri feature, trusted domain) joins first: not elected.
+    let features: Element = proto::presence::Features::new([proto::ns::feature::JIBRI]).into();
+    let rec = occupant(
+        ROOM,
+        "rec",
+        "rec1@recorder.meet.test/r",
+        Affiliation::None,
+        vec![features.clone()],
+    );
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: rec,
+        },
+        t,
+    );
+    assert!(actions(&mut f).is_empty());
+    // The same feature from an untrusted domain is just a participant.
+    let fake = occupant(
+        ROOM,
+        "fake",
+        "fake@meet.test/x",
+        Affiliation::None,
+        vec![features],
+    );
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: fake,
+        },
+        t,
+    );
+    let a = actions(&mut f);
+    let [Action::Iq { to, payload, .. }] = &a[..] else {
+        panic!("{a:?}")
+    };
+    assert_eq!(to.to_string(), ROOM);
+    let item = payload.children().next().unwrap();
+    assert_eq!(
+        (item.attr("affiliation"), item.attr("jid")),
+        (Some("owner"), Some("fake@meet.test"))
+    );
+    // Nobody else is elected while a moderator is present.
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: guest("carol", Affiliation::None),
+        },
+        t,
+    );
+    assert!(actions(&mut f).is_empty());
+    // The moderator leaves: the next one is elected.
+    f.handle_event(
+        Event::OccupantLeft {
+            room: room(),
+            occupant: guest("fake", Affiliation::None),
+            reason: RoomLeftReason::Left,
+        },
+        t,
+    );
+    let a = actions(&mut f);
+    assert!(
+        matches!(&a[..], [Action::Iq { payload, .. }] if payload.children().next().unwrap().attr("jid") == Some("carol@meet.test")),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn leaves_when_the_last_participant_leaves_and_empty_rooms_time_out() {
+    let mut f = focus();
+    let t = Instant::now();
+    meeting(&mut f, t);
+    f.handle_event(
+        Event::OccupantLeft {
+            room: room(),
+            occupant: guest("alice", Affiliation::Owner),
+            reason: RoomLeftReason::Left,
+        },
+        t,
+    );
+    actions(&mut f);
+    f.handle_event(
+        Event::OccupantLeft {
+            room: room(),
+            occupant: guest("bob", Affiliation::None),
+            reason: RoomLeftReason::Left,
+        },
+        t,
+    );
+    assert!(matches!(&actions(&mut f)[..], [Action::Leave { .. }]));
+
+    conference(&mut f, t);
+    assert_eq!(f.poll_timeout(), Some(t + Duration::from_secs(30)));
+    f.handle_timeout(t + Duration::from_secs(30));
+    assert!(matches!(&actions(&mut f)[..], [Action::Leave { .. }]));
+}
+
+#[test]
+fn malformed_requests_get_the_right_condition() {
+    let mut f = focus();
+    let t = Instant::now();
+    meeting(&mut f, t);
+    let alice = format!("{ROOM}/alice");
+    let cases = [
+        ("<conference xmlns='http://jitsi.org/protocol/focus'/>", DefinedCondition::BadRequest),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='r1@elsewhere.test'/>", DefinedCondition::BadRequest),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='not a jid@@'/>", DefinedCondition::BadRequest),
+        ("<jibri xmlns='http://jitsi.org/protocol/jibri' action='dance'/>", DefinedCondition::FeatureNotImplemented),
+        ("<jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='vinyl'/>", DefinedCondition::BadRequest),
+        ("<jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='stream'/>", DefinedCondition::BadRequest),
+        ("<jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='file' streamid='x'/>", DefinedCondition::BadRequest),
+        ("<mute xmlns='http://jitsi.org/jitmeet/audio' jid='r1@conference.meet.test/bob'>maybe</mute>", DefinedCondition::BadRequest),
+        ("<dial xmlns='urn:xmpp:rayo:1' from='x'/>", DefinedCondition::BadRequest),
+    ];
+    for (xml, want) in cases {
+        f.handle_event(req(&alice, xml), t);
+        let a = actions(&mut f);
+        assert_eq!(a.len(), 1, "{xml}");
+        assert_eq!(refused(&a[0]), want, "{xml}");
+    }
+}
+
+#[test]
+fn guests_are_refused_moderator_requests() {
+    let mut f = focus();
+    let t = Instant::now();
+    meeting(&mut f, t);
+    f.handle_event(recorder("rec1", BusyStatus::Idle, Health::Healthy), t);
+    let bob = format!("{ROOM}/bob");
+    for xml in [
+        START_FILE.to_owned(),
+        format!("<dial xmlns='urn:xmpp:rayo:1' to='+15551234'><header name='JvbRoomName' value='{ROOM}'/></dial>"),
+        format!("<mute xmlns='http://jitsi.org/jitmeet/audio' jid='{ROOM}/alice'>true</mute>"),
+    ] {
+        f.handle_event(req(&bob, &xml), t);
+        assert_eq!(refused(&actions(&mut f)[0]), DefinedCondition::Forbidden, "{xml}");
+    }
+    // Not from a hosted room at all.
+    f.handle_event(req("guest@meet.test/a", START_FILE), t);
+    assert_eq!(refused(&actions(&mut f)[0]), DefinedCondition::Forbidden);
+    // A guest may mute itself.
     f.handle_event(
         req(
-            "guest@meet.test/b",
-            "<conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.meet.test'/>",
+            &bob,
+            &format!("<mute xmlns='http://jitsi.org/jitmeet/audio' jid='{bob}'>true</mute>"),
         ),
         t,
     );
+    assert!(matches!(
+        &actions(&mut f)[..],
+        [
+            Action::Reply {
+                result: Ok(None),
+                ..
+            },
+            Action::Iq { .. }
+        ]
+    ));
+}
+
+#[test]
+fn recording_is_routed_retried_and_published() {
+    let mut f = focus();
+    let t = Instant::now();
+    meeting(&mut f, t);
+    let alice = format!("{ROOM}/alice");
+    // No recorder at all.
+    f.handle_event(req(&alice, START_FILE), t);
+    assert_eq!(
+        refused(&actions(&mut f)[0]),
+        DefinedCondition::ServiceUnavailable
+    );
+    // Only busy or unhealthy ones.
+    f.handle_event(recorder("rec1", BusyStatus::Busy, Health::Healthy), t);
+    f.handle_event(recorder("rec2", BusyStatus::Idle, Health::Unhealthy), t);
+    f.handle_event(req(&alice, START_FILE), t);
+    assert_eq!(
+        refused(&actions(&mut f)[0]),
+        DefinedCondition::ResourceConstraint
+    );
+    // Two idle ones: the start goes to one, answered pending with a session id.
+    f.handle_event(recorder("rec3", BusyStatus::Idle, Health::Healthy), t);
+    f.handle_event(recorder("rec4", BusyStatus::Idle, Health::Healthy), t);
+    f.handle_event(req(&alice, START_FILE), t);
+    let a = actions(&mut f);
+    let [Action::Reply {
+        result: Ok(Some(answer)),
+        ..
+    }, Action::Iq { to, payload, tag }, Action::Presence { payloads, .. }] = &a[..]
+    else {
+        panic!("{a:?}")
+    };
+    let answer = JibriIq::try_from(answer).unwrap();
+    assert_eq!(answer.status, Some(Status::Pending));
+    let session = answer.session_id.clone().unwrap();
+    let start = JibriIq::try_from(payload).unwrap();
+    assert_eq!(
+        (start.room.clone(), start.session_id.clone()),
+        (Some(room()), Some(session.clone()))
+    );
+    let first = to.resource().unwrap().to_string();
+    assert!(first == "rec3" || first == "rec4");
+    let published = payloads
+        .iter()
+        .find_map(|p| RecordingStatus::try_from(p).ok())
+        .unwrap();
+    assert_eq!(published.status, Status::Pending);
+    // A second start while one is active.
+    f.handle_event(req(&alice, START_FILE), t);
+    assert_eq!(
+        refused(&actions(&mut f)[0]),
+        DefinedCondition::UnexpectedRequest
+    );
+    // The chosen recorder fails: the focus retries on the other one.
+    f.handle_iq_result(*tag, Err(IqError::Timeout), t);
+    let a = actions(&mut f);
+    let [Action::Iq { to: to2, .. }] = &a[..] else {
+        panic!("{a:?}")
+    };
+    assert_ne!(to2.resource().unwrap().as_str(), first);
+    let second = to2.resource().unwrap().to_string();
+    // The recorder reports "on": published.
+    let report = format!(
+        "<jibri xmlns='http://jitsi.org/protocol/jibri' status='on' session_id='{session}'/>"
+    );
+    f.handle_event(req(&format!("{RECORDERS}/{second}"), &report), t);
+    let a = actions(&mut f);
+    let [Action::Reply {
+        result: Ok(None), ..
+    }, Action::Presence { payloads, .. }] = &a[..]
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        payloads
+            .iter()
+            .find_map(|p| RecordingStatus::try_from(p).ok())
+            .unwrap()
+            .status,
+        Status::On
+    );
+    // Stop: sent to the recorder; the answer ends it.
+    f.handle_event(
+        req(
+            &alice,
+            "<jibri xmlns='http://jitsi.org/protocol/jibri' action='stop'/>",
+        ),
+        t,
+    );
+    let a = actions(&mut f);
+    let [Action::Reply { result: Ok(_), .. }, Action::Iq { payload, tag, .. }] = &a[..] else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        JibriIq::try_from(payload).unwrap().session_id,
+        Some(session)
+    );
+    f.handle_iq_result(*tag, Ok(None), t);
+    let a = actions(&mut f);
+    let [Action::Presence { payloads, .. }] = &a[..] else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        payloads
+            .iter()
+            .find_map(|p| RecordingStatus::try_from(p).ok())
+            .unwrap()
+            .status,
+        Status::Off
+    );
+}
+
+#[test]
+fn dial_goes_to_the_least_loaded_gateway_and_retries() {
+    let mut f = focus();
+    let t = Instant::now();
+    meeting(&mut f, t);
+    let alice = format!("{ROOM}/alice");
+    let dial = format!("<dial xmlns='urn:xmpp:rayo:1' to='+15551234'><header name='JvbRoomName' value='{ROOM}'/></dial>");
+    f.handle_event(req(&alice, &dial), t);
+    assert_eq!(
+        refused(&actions(&mut f)[0]),
+        DefinedCondition::ServiceUnavailable
+    );
+    f.handle_event(gateway("gw1", 12, false), t);
+    f.handle_event(gateway("gw2", 3, false), t);
+    f.handle_event(gateway("gw3", 0, true), t);
+    // The room header must name this room.
+    let other = "<dial xmlns='urn:xmpp:rayo:1' to='+1'><header name='JvbRoomName' value='x@conference.meet.test'/></dial>";
+    f.handle_event(req(&alice, other), t);
+    assert_eq!(refused(&actions(&mut f)[0]), DefinedCondition::Forbidden);
+    f.handle_event(req(&alice, &dial), t);
+    let a = actions(&mut f);
+    let [Action::Iq { to, tag, .. }] = &a[..] else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        to.resource().unwrap().as_str(),
+        "gw2",
+        "fewest participants, not shutting down"
+    );
+    let busy = xmpp_session::core::stanza_error(DefinedCondition::InternalServerError, "");
+    f.handle_iq_result(*tag, Err(IqError::Error(Box::new(busy))), t);
+    let a = actions(&mut f);
+    let [Action::Iq { to, tag, .. }] = &a[..] else {
+        panic!("{a:?}")
+    };
+    assert_eq!(to.resource().unwrap().as_str(), "gw1");
+    let reference: Element = proto::rayo::Ref {
+        uri: "xmpp:abcd1234@gw.meet.test".into(),
+    }
+    .into();
+    f.handle_iq_result(*tag, Ok(Some(reference)), t);
     assert!(matches!(
         &actions(&mut f)[..],
         [Action::Reply {
@@ -127,136 +517,39 @@ fn conference_request_joins_the_room_then_answers_ready() {
 }
 
 #[test]
-fn leaves_when_the_last_participant_leaves() {
+fn a_moderator_mute_is_forwarded_with_the_actor() {
     let mut f = focus();
     let t = Instant::now();
-    joined(&mut f, t);
-    f.handle_event(
-        Event::OccupantJoined {
-            room: room(),
-            occupant: occupant("a"),
-        },
-        t,
-    );
-    f.handle_event(
-        Event::OccupantJoined {
-            room: room(),
-            occupant: occupant("b"),
-        },
-        t,
-    );
-    f.handle_event(
-        Event::OccupantLeft {
-            room: room(),
-            occupant: occupant("a"),
-            reason: RoomLeftReason::Left,
-        },
-        t,
-    );
-    assert!(actions(&mut f).is_empty());
-    f.handle_event(
-        Event::OccupantLeft {
-            room: room(),
-            occupant: occupant("b"),
-            reason: RoomLeftReason::Left,
-        },
-        t,
-    );
-    assert!(matches!(&actions(&mut f)[..], [Action::Leave { .. }]));
-    assert_eq!(f.rooms().count(), 0);
-}
-
-#[test]
-fn leaves_a_room_nobody_entered() {
-    let mut f = focus();
-    let t = Instant::now();
-    joined(&mut f, t);
-    assert_eq!(f.poll_timeout(), Some(t + Duration::from_secs(30)));
-    f.handle_timeout(t + Duration::from_secs(29));
-    assert!(actions(&mut f).is_empty());
-    f.handle_timeout(t + Duration::from_secs(30));
-    assert!(matches!(&actions(&mut f)[..], [Action::Leave { .. }]));
-}
-
-#[test]
-fn malformed_requests_get_the_right_condition() {
-    let mut f = focus();
-    let t = Instant::now();
-    joined(&mut f, t);
-    let cases = [
-        // missing attribute
-        ("<conference xmlns='http://jitsi.org/protocol/focus'/>", DefinedCondition::BadRequest),
-        // wrong MUC service
-        ("<conference xmlns='http://jitsi.org/protocol/focus' room='r1@elsewhere.test'/>", DefinedCondition::BadRequest),
-        // invalid attribute
-        ("<conference xmlns='http://jitsi.org/protocol/focus' room='not a jid@@'/>", DefinedCondition::BadRequest),
-        // unknown action
-        ("<jibri xmlns='http://jitsi.org/protocol/jibri' action='dance'/>", DefinedCondition::FeatureNotImplemented),
-        // bad attribute value
-        ("<jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='vinyl'/>", DefinedCondition::BadRequest),
-        // garbage inside a mute request
-        ("<mute xmlns='http://jitsi.org/jitmeet/audio' jid='r1@conference.meet.test/a'>maybe</mute>", DefinedCondition::BadRequest),
-        ("<dial xmlns='urn:xmpp:rayo:1' from='x'/>", DefinedCondition::BadRequest),
-    ];
-    for (xml, want) in cases {
-        f.handle_event(req("r1@conference.meet.test/a", xml), t);
-        let a = actions(&mut f);
-        assert_eq!(a.len(), 1, "{xml}");
-        assert_eq!(refused(&a[0]), want, "{xml}");
-    }
-}
-
-#[test]
-fn well_formed_requests_for_absent_services() {
-    let mut f = focus();
-    let t = Instant::now();
-    joined(&mut f, t);
-    // From inside the room: no recorder pool yet.
+    meeting(&mut f, t);
+    let alice = format!("{ROOM}/alice");
     f.handle_event(
         req(
-            "r1@conference.meet.test/a",
-            "<jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='file'/>",
+            &alice,
+            &format!("<mute xmlns='http://jitsi.org/jitmeet/audio' jid='{ROOM}/bob'>true</mute>"),
         ),
         t,
     );
+    let a = actions(&mut f);
+    let [Action::Reply {
+        result: Ok(None), ..
+    }, Action::Iq { to, payload, .. }] = &a[..]
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(to.to_string(), format!("{ROOM}/bob"));
+    let m = proto::mute::MuteIq::try_from(payload).unwrap();
     assert_eq!(
-        refused(&actions(&mut f)[0]),
-        DefinedCondition::ServiceUnavailable
+        (m.mute, m.actor.map(|a| a.to_string())),
+        (true, Some(alice.clone()))
     );
-    // From outside any hosted room: forbidden.
     f.handle_event(
         req(
-            "guest@meet.test/a",
-            "<jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='file'/>",
+            &alice,
+            &format!(
+                "<mute xmlns='http://jitsi.org/jitmeet/audio' jid='{ROOM}/nobody'>true</mute>"
+            ),
         ),
         t,
     );
-    assert_eq!(refused(&actions(&mut f)[0]), DefinedCondition::Forbidden);
-}
-
-#[test]
-fn failed_join_answers_waiting_requests() {
-    let mut f = focus();
-    let t = Instant::now();
-    f.handle_event(
-        req(
-            "guest@meet.test/a",
-            "<conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.meet.test'/>",
-        ),
-        t,
-    );
-    actions(&mut f);
-    let error = xmpp_session::core::stanza_error(DefinedCondition::Forbidden, "");
-    f.handle_event(
-        Event::RoomJoinFailed {
-            room: room(),
-            error,
-        },
-        t,
-    );
-    assert_eq!(
-        refused(&actions(&mut f)[0]),
-        DefinedCondition::ServiceUnavailable
-    );
-    let _ = Element::bare("x", "y");
+    assert_eq!(refused(&actions(&mut f)[0]), DefinedCondition::ItemNotFound);
 }
