@@ -130,8 +130,10 @@ async fn recording_and_dial_out_are_routed_to_pool_members() {
     tests::init_logs();
     let prosody = Prosody::start(ProsodyOptions::default()).unwrap();
     let focus_account = prosody.register_service("focus").unwrap();
-    let mut sfu_config = sfu::Config::default();
-    sfu_config.xmpp = config(&prosody, Some(&focus_account));
+    let mut sfu_config = sfu::Config {
+        xmpp: config(&prosody, Some(&focus_account)),
+        ..sfu::Config::default()
+    };
     sfu_config.apply_env();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
