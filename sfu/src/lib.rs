@@ -47,6 +47,8 @@ pub async fn run_with_listener(
         trusted_domains: config.trusted_domains(),
         auto_owner: config.focus.auto_owner,
         seed: rand_seed(),
+        media: false,
+        focus_jid: Some(format!("{}/{}", config.xmpp.jid, config.xmpp.resource)),
     };
     let status = http::Status::new(format!(
         "XMPP server {} for {}; rooms on {}.",
@@ -72,6 +74,7 @@ pub async fn run_with_listener(
         Focus::new(settings),
         handle.clone(),
         events,
+        focus::driver::NoMedia,
         status,
         shutdown,
     )

@@ -1,48 +1,76 @@
-//! The tokio loop around [`Focus`]: feeds it the XMPP session's events and
-//! the clock, and carries out its actions on the session.
+//! The tokio loop around [`Focus`]: feeds it the XMPP session's events, the
+//! clock, the answers to the IQs it sends and the media plane's offers, and
+//! carries out its actions.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use jid::BareJid;
+use minidom::Element;
 use tokio::sync::mpsc;
-use xmpp_session::{Event, Handle};
+use xmpp_session::{Event, Handle, IqError};
 
 use super::{Action, Focus};
 use crate::http::Status;
 
+/// What the focus needs from a media plane. Errors are texts for the log.
+pub trait MediaPlane: Clone + Send + Sync + 'static {
+    /// A new endpoint; answers with the plane's SDP offer.
+    fn create_endpoint(
+        &self,
+        conference: String,
+        endpoint: String,
+    ) -> impl Future<Output = Result<String, String>> + Send;
+    fn accept_answer(
+        &self,
+        endpoint: String,
+        sdp: String,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn remove_endpoint(&self, endpoint: String) -> impl Future<Output = ()> + Send;
+    fn force_mute(
+        &self,
+        endpoint: String,
+        audio: bool,
+        muted: bool,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// No media plane: the focus only signals.
+#[derive(Clone, Debug)]
+pub struct NoMedia;
+
+impl MediaPlane for NoMedia {
+    async fn create_endpoint(&self, _: String, _: String) -> Result<String, String> {
+        Err("no media plane".into())
+    }
+    async fn accept_answer(&self, _: String, _: String) -> Result<(), String> {
+        Err("no media plane".into())
+    }
+    async fn remove_endpoint(&self, _: String) {}
+    async fn force_mute(&self, _: String, _: bool, _: bool) {}
+}
+
+enum Completion {
+    Iq(u64, Result<Option<Element>, IqError>),
+    Offer(String, Result<String, String>),
+}
+
 /// Runs the focus until `shutdown` resolves or the session ends.
-pub async fn run(
+pub async fn run<P: MediaPlane>(
     mut focus: Focus,
     handle: Handle,
     mut events: mpsc::UnboundedReceiver<Event>,
+    plane: P,
     status: Arc<Status>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let (results_tx, mut results) = mpsc::unbounded_channel();
+    let (done_tx, mut done) = mpsc::unbounded_channel();
     loop {
         while let Some(action) = focus.poll_action() {
-            match action {
-                Action::Reply { req, result } => handle.reply(req, result),
-                Action::Join {
-                    room,
-                    nick,
-                    payloads,
-                } => handle.join_room(room, nick, payloads),
-                Action::Leave { room } => handle.leave_room(room),
-                Action::Presence { room, payloads } => {
-                    handle.set_room_presence(room, payloads, None)
-                }
-                Action::Iq { to, payload, tag } => {
-                    let (handle, tx) = (handle.clone(), results_tx.clone());
-                    tokio::spawn(async move {
-                        let result = handle.iq(Some(to), super::IQ_KIND, payload, None).await;
-                        let _ = tx.send((tag, result));
-                    });
-                }
-            }
+            carry_out(action, &handle, &plane, &done_tx);
         }
         let (rooms, participants) = focus.counts();
         status.rooms.store(rooms as u64, Ordering::Relaxed);
@@ -54,7 +82,14 @@ pub async fn run(
             .store(focus.refused_total(), Ordering::Relaxed);
         let deadline = focus.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
-            Some((tag, result)) = results.recv() => focus.handle_iq_result(tag, result, Instant::now()),
+            Some(c) = done.recv() => match c {
+                Completion::Iq(tag, result) => focus.handle_iq_result(tag, result, Instant::now()),
+                Completion::Offer(endpoint, offer) => {
+                    if let Some((room, nick)) = endpoint.split_once('/').and_then(|(r, n)| Some((BareJid::new(r).ok()?, n))) {
+                        focus.handle_offer(&room, nick, offer);
+                    }
+                }
+            },
             ev = events.recv() => match ev {
                 Some(ev) => {
                     match &ev {
@@ -76,6 +111,61 @@ pub async fn run(
                 tracing::info!("focus shutting down");
                 return;
             }
+        }
+    }
+}
+
+fn carry_out<P: MediaPlane>(
+    action: Action,
+    handle: &Handle,
+    plane: &P,
+    done: &mpsc::UnboundedSender<Completion>,
+) {
+    match action {
+        Action::Reply { req, result } => handle.reply(req, result),
+        Action::Join {
+            room,
+            nick,
+            payloads,
+        } => handle.join_room(room, nick, payloads),
+        Action::Leave { room } => handle.leave_room(room),
+        Action::Presence { room, payloads } => handle.set_room_presence(room, payloads, None),
+        Action::Iq { to, payload, tag } => {
+            let (handle, done) = (handle.clone(), done.clone());
+            tokio::spawn(async move {
+                let result = handle.iq(Some(to), super::IQ_KIND, payload, None).await;
+                let _ = done.send(Completion::Iq(tag, result));
+            });
+        }
+        Action::CreateEndpoint {
+            conference,
+            endpoint,
+        } => {
+            let (plane, done) = (plane.clone(), done.clone());
+            tokio::spawn(async move {
+                let offer = plane.create_endpoint(conference, endpoint.clone()).await;
+                let _ = done.send(Completion::Offer(endpoint, offer));
+            });
+        }
+        Action::AcceptAnswer { endpoint, sdp } => {
+            let plane = plane.clone();
+            tokio::spawn(async move {
+                if let Err(e) = plane.accept_answer(endpoint.clone(), sdp).await {
+                    tracing::warn!(%endpoint, "media plane refused the answer: {e}");
+                }
+            });
+        }
+        Action::RemoveEndpoint { endpoint } => {
+            let plane = plane.clone();
+            tokio::spawn(async move { plane.remove_endpoint(endpoint).await });
+        }
+        Action::ForceMute {
+            endpoint,
+            audio,
+            muted,
+        } => {
+            let plane = plane.clone();
+            tokio::spawn(async move { plane.force_mute(endpoint, audio, muted).await });
         }
     }
 }

@@ -16,6 +16,9 @@ mod pools;
 mod recording;
 mod requests;
 mod roles;
+mod sessions;
+
+pub use sessions::endpoint_key;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -59,6 +62,26 @@ pub enum Action {
         payload: Element,
         tag: u64,
     },
+    /// Ask the media plane for an endpoint; its SDP offer goes to
+    /// [`Focus::handle_offer`].
+    CreateEndpoint {
+        conference: String,
+        endpoint: String,
+    },
+    /// Give the media plane a participant's SDP answer.
+    AcceptAnswer {
+        endpoint: String,
+        sdp: String,
+    },
+    RemoveEndpoint {
+        endpoint: String,
+    },
+    /// Stop (or resume) forwarding an endpoint's audio or video.
+    ForceMute {
+        endpoint: String,
+        audio: bool,
+        muted: bool,
+    },
 }
 
 /// Focus settings the core needs.
@@ -80,6 +103,10 @@ pub struct FocusSettings {
     pub auto_owner: bool,
     /// Seeds session ids.
     pub seed: u64,
+    /// Run Jingle sessions with a media plane (off: signalling only).
+    pub media: bool,
+    /// The focus's JID, written as the `initiator` of its sessions.
+    pub focus_jid: Option<String>,
 }
 
 /// An IQ the focus sent and what to do with its answer.
@@ -94,6 +121,10 @@ enum Pending {
         room: BareJid,
     },
     Dial(Box<dialout::DialAttempt>),
+    SessionInitiate {
+        room: BareJid,
+        nick: String,
+    },
     /// Answers that need no follow-up (forwarded mutes, owner grants).
     Ignore(&'static str),
 }
@@ -108,6 +139,7 @@ struct Room {
     /// Since when the room has had no participants.
     empty_since: Option<Instant>,
     recording: Option<Recording>,
+    sessions: sessions::Sessions,
 }
 
 impl Room {
@@ -162,6 +194,7 @@ impl Focus {
             proto::ns::RAYO,
             proto::ns::MUTE_AUDIO,
             proto::ns::MUTE_VIDEO,
+            proto::ns::JINGLE,
         ]
         .into_iter()
         .map(str::to_owned)
@@ -234,6 +267,11 @@ impl Focus {
                 self.set_recording_status(&room, proto::jibri::Status::Off, None);
             }
             Some(Pending::Dial(attempt)) => self.dial_answered(*attempt, result, now),
+            Some(Pending::SessionInitiate { room, nick }) => {
+                if let Err(e) = result {
+                    self.initiate_failed(&room, &nick, &e.to_string());
+                }
+            }
             Some(Pending::Ignore(what)) => {
                 if let Err(e) = result {
                     tracing::warn!("{what} failed: {e}");
@@ -263,8 +301,16 @@ impl Focus {
             }
             Event::OccupantJoined { room, occupant }
             | Event::OccupantChanged { room, occupant } => self.occupant(room, occupant),
-            Event::OccupantLeft { room, occupant, .. } => {
-                self.occupant_left(room, &occupant.nick, now)
+            Event::OccupantLeft {
+                room,
+                occupant,
+                reason,
+            } => {
+                let kicked = matches!(
+                    reason,
+                    xmpp_session::RoomLeftReason::Kicked | xmpp_session::RoomLeftReason::Banned
+                );
+                self.occupant_left(room, &occupant.nick, kicked, now)
             }
             Event::Offline => {
                 // The session rejoins by itself; requests waiting for a join
@@ -330,11 +376,14 @@ impl Focus {
         if !p.service {
             r.empty_since = None;
         }
-        r.participants.insert(occupant.nick.clone(), p);
+        let new = r.participants.insert(occupant.nick.clone(), p).is_none();
         self.elect(&room);
+        if new {
+            self.invite(&room, &occupant.nick);
+        }
     }
 
-    fn occupant_left(&mut self, room: BareJid, nick: &str, now: Instant) {
+    fn occupant_left(&mut self, room: BareJid, nick: &str, kicked: bool, now: Instant) {
         if let Some(pool) = self.pool_mut(&room) {
             pool.remove(nick);
             // A recorder that vanished mid-recording is replaced.
@@ -354,6 +403,7 @@ impl Focus {
             }
             return;
         }
+        self.end_session(&room, nick, kicked);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -420,7 +470,12 @@ impl Focus {
     }
 
     fn leave(&mut self, room: BareJid) {
-        if self.rooms.remove(&room).is_some() {
+        if let Some(r) = self.rooms.remove(&room) {
+            for nick in r.sessions.keys() {
+                self.out.push_back(Action::RemoveEndpoint {
+                    endpoint: endpoint_key(&room, nick),
+                });
+            }
             self.out.push_back(Action::Leave { room });
         }
     }
@@ -516,6 +571,15 @@ impl Focus {
             req,
             result: Ok(None),
         });
+        if let Some(nick) = target.resource() {
+            let audio = m.kind == proto::mute::MediaKind::Audio;
+            let endpoint = endpoint_key(room, nick.as_str());
+            self.out.push_back(Action::ForceMute {
+                endpoint,
+                audio,
+                muted: m.mute,
+            });
+        }
         self.send_iq(target, m.into(), Pending::Ignore("forwarding a mute"));
     }
 }

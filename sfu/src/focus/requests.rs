@@ -23,6 +23,7 @@ pub(super) enum Request {
     Jibri(JibriIq),
     Rayo(RayoIq),
     Mute(MuteIq),
+    Jingle(proto::jingle::Jingle),
 }
 
 /// Why a request is refused before any state is looked at.
@@ -62,6 +63,9 @@ fn parse(req: &IncomingIq) -> Result<Request, Refusal> {
             .map_err(bad),
         proto::ns::MUTE_AUDIO | proto::ns::MUTE_VIDEO => MuteIq::try_from(&req.payload)
             .map(Request::Mute)
+            .map_err(bad),
+        proto::ns::JINGLE => proto::jingle::Jingle::try_from(&req.payload)
+            .map(Request::Jingle)
             .map_err(bad),
         _ => Err((
             DefinedCondition::ServiceUnavailable,
@@ -115,6 +119,15 @@ impl Focus {
             );
         };
         match request {
+            Request::Jingle(j) => {
+                let nick = req
+                    .from
+                    .as_ref()
+                    .and_then(|f| f.resource())
+                    .map(|r| r.to_string())
+                    .unwrap_or_default();
+                self.jingle_request(req, room, nick, j)
+            }
             Request::Mute(m) => self.mute(req, &room, moderator, m),
             _ if !moderator => self.refuse(
                 req,

@@ -19,6 +19,10 @@ const RECORDERS: &str = "recorders@internal.meet.test";
 const GATEWAYS: &str = "gateways@internal.meet.test";
 
 fn focus() -> Focus {
+    focus_with(false)
+}
+
+fn focus_with(media: bool) -> Focus {
     let mut f = Focus::new(FocusSettings {
         muc_service: "conference.meet.test".into(),
         nick: "focus".into(),
@@ -28,6 +32,8 @@ fn focus() -> Focus {
         trusted_domains: vec!["auth.meet.test".into(), "recorder.meet.test".into()],
         auto_owner: true,
         seed: 42,
+        media,
+        focus_jid: Some("focus@auth.meet.test/focus".into()),
     });
     let joins = actions(&mut f);
     assert_eq!(joins.len(), 2, "joins both breweries: {joins:?}");
@@ -342,16 +348,21 @@ fn guests_are_refused_moderator_requests() {
         ),
         t,
     );
-    assert!(matches!(
-        &actions(&mut f)[..],
-        [
-            Action::Reply {
-                result: Ok(None),
-                ..
-            },
-            Action::Iq { .. }
-        ]
-    ));
+    let a = actions(&mut f);
+    assert!(
+        matches!(
+            &a[..],
+            [
+                Action::Reply {
+                    result: Ok(None),
+                    ..
+                },
+                Action::ForceMute { muted: true, .. },
+                Action::Iq { .. }
+            ]
+        ),
+        "{a:?}"
+    );
 }
 
 #[test]
@@ -532,10 +543,19 @@ fn a_moderator_mute_is_forwarded_with_the_actor() {
     let a = actions(&mut f);
     let [Action::Reply {
         result: Ok(None), ..
+    }, Action::ForceMute {
+        endpoint,
+        audio: true,
+        muted: true,
     }, Action::Iq { to, payload, .. }] = &a[..]
     else {
         panic!("{a:?}")
     };
+    assert_eq!(
+        endpoint,
+        &format!("{ROOM}/bob"),
+        "the media plane drops bob's audio"
+    );
     assert_eq!(to.to_string(), format!("{ROOM}/bob"));
     let m = proto::mute::MuteIq::try_from(payload).unwrap();
     assert_eq!(
@@ -552,4 +572,200 @@ fn a_moderator_mute_is_forwarded_with_the_actor() {
         t,
     );
     assert_eq!(refused(&actions(&mut f)[0]), DefinedCondition::ItemNotFound);
+}
+
+fn sdp_fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../proto/tests/fixtures/sdp/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn jingle_of(a: &Action) -> (Jid, proto::jingle::Jingle, u64) {
+    match a {
+        Action::Iq { to, payload, tag } => (
+            to.clone(),
+            proto::jingle::Jingle::try_from(payload).unwrap(),
+            *tag,
+        ),
+        other => panic!("expected a Jingle IQ, got {other:?}"),
+    }
+}
+
+/// Invites `nick` and answers the plane's offer; returns the session-initiate.
+fn start_session(f: &mut Focus, nick: &str, t: Instant) -> proto::jingle::Jingle {
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: guest(nick, Affiliation::None),
+        },
+        t,
+    );
+    let a = actions(f);
+    let create = a
+        .iter()
+        .find(|a| matches!(a, Action::CreateEndpoint { .. }))
+        .expect("an endpoint is created");
+    let Action::CreateEndpoint {
+        conference,
+        endpoint,
+    } = create
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (conference.as_str(), endpoint.as_str()),
+        (ROOM, format!("{ROOM}/{nick}").as_str())
+    );
+    f.handle_offer(
+        &room(),
+        nick,
+        Ok(sdp_fixture("chromium-offer-audio-video.sdp")),
+    );
+    let a = actions(f);
+    let (to, initiate, _) = jingle_of(&a[0]);
+    assert_eq!(to.to_string(), format!("{ROOM}/{nick}"));
+    initiate
+}
+
+fn accept(f: &mut Focus, nick: &str, sid: &str, t: Instant) -> Vec<Action> {
+    let answer = proto::sdp::Sdp::parse(&sdp_fixture("chromium-answer.sdp")).unwrap();
+    let (contents, groups) =
+        proto::sdp::sdp_to_jingle_as(&answer, proto::jingle::Role::Responder).unwrap();
+    let mut j = proto::jingle::Jingle::new(proto::jingle::Action::SessionAccept, sid);
+    j.contents = contents;
+    j.groups = groups;
+    let from = format!("{ROOM}/{nick}");
+    f.handle_event(
+        Event::IqRequest(IncomingIq {
+            from: Some(Jid::new(&from).unwrap()),
+            to: None,
+            id: "j1".into(),
+            kind: IqKind::Set,
+            payload: j.into(),
+        }),
+        t,
+    );
+    actions(f)
+}
+
+#[test]
+fn jingle_sessions_exchange_offers_answers_and_sources() {
+    let mut f = focus_with(true);
+    let t = Instant::now();
+    conference(&mut f, t);
+    let alice = start_session(&mut f, "alice", t);
+    assert_eq!(alice.action, proto::jingle::Action::SessionInitiate);
+    assert_eq!(
+        alice.initiator.as_deref(),
+        Some("focus@auth.meet.test/focus")
+    );
+    assert_eq!(
+        alice.contents.len(),
+        2,
+        "the plane's m-lines became contents"
+    );
+    assert!(alice.bundle().is_some());
+    assert_eq!(
+        alice.json_message.as_ref().unwrap().owners.len(),
+        0,
+        "nobody else publishes yet"
+    );
+
+    // Alice accepts: her answer goes to the plane, nobody else to tell yet.
+    let a = accept(&mut f, "alice", &alice.sid, t);
+    assert!(
+        matches!(
+            &a[0],
+            Action::Reply {
+                result: Ok(None),
+                ..
+            }
+        ),
+        "{a:?}"
+    );
+    let Action::AcceptAnswer { endpoint, sdp } = &a[1] else {
+        panic!("{a:?}")
+    };
+    assert_eq!(endpoint, &format!("{ROOM}/alice"));
+    assert!(
+        sdp.contains("a=setup:active") || sdp.contains("a=setup:passive"),
+        "{sdp}"
+    );
+    assert_eq!(a.len(), 2, "{a:?}");
+
+    // Bob's session-initiate carries Alice's sources.
+    let bob = start_session(&mut f, "bob", t);
+    let owners = &bob.json_message.as_ref().unwrap().owners;
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].owner, "alice");
+    assert!(
+        !owners[0].audio.is_empty() && !owners[0].video.is_empty(),
+        "{owners:?}"
+    );
+
+    // Bob accepts: Alice gets a source-add with Bob's sources.
+    let a = accept(&mut f, "bob", &bob.sid, t);
+    let (to, add, _) = jingle_of(&a[2]);
+    assert_eq!(to.to_string(), format!("{ROOM}/alice"));
+    assert_eq!(
+        (add.action, add.sid.as_str()),
+        (proto::jingle::Action::SourceAdd, alice.sid.as_str())
+    );
+    let owners: Vec<_> = add
+        .contents
+        .iter()
+        .flat_map(|c| c.description.iter().flat_map(|d| d.sources.iter()))
+        .map(|s| s.owner.clone().unwrap())
+        .collect();
+    assert!(
+        !owners.is_empty() && owners.iter().all(|o| o == "bob"),
+        "{owners:?}"
+    );
+
+    // A Jingle request for an unknown session, and a garbage one.
+    let bad = "<jingle xmlns='urn:xmpp:jingle:1' action='source-add' sid='nope'/>";
+    f.handle_event(req(&format!("{ROOM}/bob"), bad), t);
+    assert_eq!(refused(&actions(&mut f)[0]), DefinedCondition::ItemNotFound);
+    f.handle_event(
+        req(
+            &format!("{ROOM}/bob"),
+            "<jingle xmlns='urn:xmpp:jingle:1' action='juggle' sid='x'/>",
+        ),
+        t,
+    );
+    assert_eq!(
+        refused(&actions(&mut f)[0]),
+        DefinedCondition::FeatureNotImplemented
+    );
+
+    // Bob is kicked: his endpoint goes, Alice gets source-remove, Bob a
+    // session-terminate.
+    f.handle_event(
+        Event::OccupantLeft {
+            room: room(),
+            occupant: guest("bob", Affiliation::None),
+            reason: RoomLeftReason::Kicked,
+        },
+        t,
+    );
+    let a = actions(&mut f);
+    assert!(
+        matches!(&a[0], Action::RemoveEndpoint { endpoint } if endpoint == &format!("{ROOM}/bob")),
+        "{a:?}"
+    );
+    let (to, remove, _) = jingle_of(&a[1]);
+    assert_eq!(
+        (to.to_string(), remove.action),
+        (format!("{ROOM}/alice"), proto::jingle::Action::SourceRemove)
+    );
+    let (to, terminate, _) = jingle_of(&a[2]);
+    assert_eq!(
+        (to.to_string(), terminate.action),
+        (
+            format!("{ROOM}/bob"),
+            proto::jingle::Action::SessionTerminate
+        )
+    );
 }
