@@ -8,6 +8,7 @@
 pub mod config;
 pub mod focus;
 pub mod http;
+pub mod media;
 
 use std::future::Future;
 use std::time::Duration;
