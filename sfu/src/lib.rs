@@ -5,6 +5,7 @@
 //! [`run`] starts everything from a validated [`Config`] and returns when
 //! `shutdown` resolves, after leaving every room and closing the XMPP stream.
 
+pub mod channel;
 pub mod config;
 pub mod focus;
 pub mod http;
