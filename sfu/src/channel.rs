@@ -159,6 +159,17 @@ impl Channels {
     }
 }
 
+/// The path part of an endpoint's bridge-channel URL.
+pub fn path(server_id: &str, conference: &str, endpoint: &str, token: &str) -> String {
+    format!(
+        "/colibri-ws/{}/{}/{}?pwd={}",
+        enc(server_id),
+        enc(conference),
+        enc(endpoint),
+        enc(token)
+    )
+}
+
 /// Percent-encodes what is not safe in a URL path segment or query value.
 fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

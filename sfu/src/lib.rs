@@ -51,6 +51,7 @@ pub async fn run_with_listener(
         seed: rand_seed(),
         media: false,
         focus_jid: Some(format!("{}/{}", config.xmpp.jid, config.xmpp.resource)),
+        channel: None,
     };
     let status = http::Status::new(format!(
         "XMPP server {} for {}; rooms on {}.",
@@ -76,8 +77,11 @@ pub async fn run_with_listener(
         Focus::new(settings),
         handle.clone(),
         events,
-        focus::driver::NoMedia,
-        status,
+        focus::driver::Services {
+            plane: focus::driver::NoMedia,
+            channels: None,
+            status,
+        },
         shutdown,
     )
     .await;

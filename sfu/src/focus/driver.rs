@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use xmpp_session::{Event, Handle, IqError};
 
 use super::{Action, Focus};
+use crate::channel::Channels;
 use crate::http::Status;
 
 /// What the focus needs from a media plane. Errors are texts for the log.
@@ -52,6 +53,14 @@ impl MediaPlane for NoMedia {
     async fn force_mute(&self, _: String, _: bool, _: bool) {}
 }
 
+/// What the focus drives besides XMPP.
+pub struct Services<P> {
+    pub plane: P,
+    /// The bridge-channel registry, when the HTTP server offers it.
+    pub channels: Option<Channels>,
+    pub status: Arc<Status>,
+}
+
 enum Completion {
     Iq(u64, Result<Option<Element>, IqError>),
     Offer(String, Result<String, String>),
@@ -62,15 +71,19 @@ pub async fn run<P: MediaPlane>(
     mut focus: Focus,
     handle: Handle,
     mut events: mpsc::UnboundedReceiver<Event>,
-    plane: P,
-    status: Arc<Status>,
+    services: Services<P>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let Services {
+        plane,
+        channels,
+        status,
+    } = services;
     tokio::pin!(shutdown);
     let (done_tx, mut done) = mpsc::unbounded_channel();
     loop {
         while let Some(action) = focus.poll_action() {
-            carry_out(action, &handle, &plane, &done_tx);
+            carry_out(action, &handle, &plane, channels.as_ref(), &done_tx);
         }
         let (rooms, participants) = focus.counts();
         status.rooms.store(rooms as u64, Ordering::Relaxed);
@@ -119,6 +132,7 @@ fn carry_out<P: MediaPlane>(
     action: Action,
     handle: &Handle,
     plane: &P,
+    channels: Option<&Channels>,
     done: &mpsc::UnboundedSender<Completion>,
 ) {
     match action {
@@ -156,8 +170,20 @@ fn carry_out<P: MediaPlane>(
             });
         }
         Action::RemoveEndpoint { endpoint } => {
+            if let Some(c) = channels {
+                c.remove(&endpoint);
+            }
             let plane = plane.clone();
             tokio::spawn(async move { plane.remove_endpoint(endpoint).await });
+        }
+        Action::ExpectChannel {
+            conference,
+            endpoint,
+            token,
+        } => {
+            if let Some(c) = channels {
+                c.expect(&conference, &endpoint, &token);
+            }
         }
         Action::ForceMute {
             endpoint,

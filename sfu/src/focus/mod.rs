@@ -76,6 +76,12 @@ pub enum Action {
     RemoveEndpoint {
         endpoint: String,
     },
+    /// Let an endpoint open its bridge channel with this token.
+    ExpectChannel {
+        conference: String,
+        endpoint: String,
+        token: String,
+    },
     /// Stop (or resume) forwarding an endpoint's audio or video.
     ForceMute {
         endpoint: String,
@@ -107,6 +113,9 @@ pub struct FocusSettings {
     pub media: bool,
     /// The focus's JID, written as the `initiator` of its sessions.
     pub focus_jid: Option<String>,
+    /// Public base of the bridge channel (`wss://host`) and the server id
+    /// in its path; `None`: no bridge channel is offered.
+    pub channel: Option<(String, String)>,
 }
 
 /// An IQ the focus sent and what to do with its answer.

@@ -121,6 +121,7 @@ impl Focus {
                 return;
             }
         };
+        let (contents, channel) = self.with_channel(room, nick, contents);
         let sid = self.fresh_session_id();
         let others: Vec<OwnerSources> = self
             .rooms
@@ -148,6 +149,9 @@ impl Focus {
         let Ok(to) = Jid::new(&format!("{room}/{nick}")) else {
             return;
         };
+        if let Some(action) = channel {
+            self.out.push_back(action);
+        }
         self.send_iq(
             to,
             jingle.into(),
@@ -156,6 +160,38 @@ impl Focus {
                 nick: nick.to_owned(),
             },
         );
+    }
+
+    /// Adds the bridge-channel URL to every transport (as Jitsi's bridge
+    /// does) and the action that lets the endpoint connect with its token.
+    fn with_channel(
+        &mut self,
+        room: &BareJid,
+        nick: &str,
+        mut contents: Vec<Content>,
+    ) -> (Vec<Content>, Option<Action>) {
+        let Some((base, server_id)) = self.settings.channel.clone() else {
+            return (contents, None);
+        };
+        let token = self.fresh_session_id();
+        let endpoint = endpoint_key(room, nick);
+        let url = format!(
+            "{base}{}",
+            crate::channel::path(&server_id, room.as_str(), &endpoint, &token)
+        );
+        for c in &mut contents {
+            if let Some(t) = c.transport.as_mut() {
+                t.web_sockets = vec![url.clone()];
+            }
+        }
+        (
+            contents,
+            Some(Action::ExpectChannel {
+                conference: room.to_string(),
+                endpoint,
+                token,
+            }),
+        )
     }
 
     /// The participant did not accept our session-initiate IQ.

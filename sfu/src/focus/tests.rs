@@ -34,6 +34,7 @@ fn focus_with(media: bool) -> Focus {
         seed: 42,
         media,
         focus_jid: Some("focus@auth.meet.test/focus".into()),
+        channel: Some(("ws://127.0.0.1:8080".into(), "sfu-1".into())),
     });
     let joins = actions(&mut f);
     assert_eq!(joins.len(), 2, "joins both breweries: {joins:?}");
@@ -624,8 +625,25 @@ fn start_session(f: &mut Focus, nick: &str, t: Instant) -> proto::jingle::Jingle
         Ok(sdp_fixture("chromium-offer-audio-video.sdp")),
     );
     let a = actions(f);
-    let (to, initiate, _) = jingle_of(&a[0]);
+    let Action::ExpectChannel {
+        endpoint, token, ..
+    } = &a[0]
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(endpoint, &format!("{ROOM}/{nick}"));
+    let (to, initiate, _) = jingle_of(&a[1]);
     assert_eq!(to.to_string(), format!("{ROOM}/{nick}"));
+    // Every transport names the bridge channel, with this endpoint's token.
+    for c in &initiate.contents {
+        let ws = &c.transport.as_ref().unwrap().web_sockets;
+        assert_eq!(ws.len(), 1);
+        assert!(
+            ws[0].starts_with("ws://127.0.0.1:8080/colibri-ws/sfu-1/"),
+            "{ws:?}"
+        );
+        assert!(ws[0].ends_with(&format!("?pwd={token}")), "{ws:?}");
+    }
     initiate
 }
 
