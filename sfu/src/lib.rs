@@ -52,6 +52,8 @@ pub async fn run_with_listener(
         media: false,
         focus_jid: Some(format!("{}/{}", config.xmpp.jid, config.xmpp.resource)),
         channel: None,
+        bridges: None,
+        capacity: 500,
     };
     let status = http::Status::new(format!(
         "XMPP server {} for {}; rooms on {}.",

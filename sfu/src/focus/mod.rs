@@ -113,6 +113,10 @@ pub struct FocusSettings {
     pub media: bool,
     /// The focus's JID, written as the `initiator` of its sessions.
     pub focus_jid: Option<String>,
+    /// The bridges' brewery where this SFU publishes its load, if any.
+    pub bridges: Option<BareJid>,
+    /// Participants at which the published `stress_level` reaches 1.0.
+    pub capacity: u64,
     /// Public base of the bridge channel (`wss://host`) and the server id
     /// in its path; `None`: no bridge channel is offered.
     pub channel: Option<(String, String)>,
@@ -169,6 +173,8 @@ pub struct Focus {
     rng: u64,
     out: VecDeque<Action>,
     refused: u64,
+    /// The (rooms, participants) last published in the bridges' brewery.
+    published_load: Option<(usize, usize)>,
 }
 
 impl Focus {
@@ -184,7 +190,17 @@ impl Focus {
             next_tag: 1,
             out: VecDeque::new(),
             refused: 0,
+            published_load: None,
         };
+        if let Some(room) = focus.settings.bridges.clone() {
+            let payloads = vec![focus.bridge_stats().into()];
+            focus.out.push_back(Action::Join {
+                room,
+                nick: focus.settings.nick.clone(),
+                payloads,
+            });
+            focus.published_load = Some(focus.counts());
+        }
         for pool in [&focus.recorders, &focus.gateways].into_iter().flatten() {
             focus.out.push_back(Action::Join {
                 room: pool.room.clone(),
@@ -291,6 +307,39 @@ impl Focus {
     }
 
     pub fn handle_event(&mut self, event: Event, now: Instant) {
+        self.event(event, now);
+        self.publish_load();
+    }
+
+    /// The colibri `stats` this SFU publishes in the bridges' brewery.
+    pub fn bridge_stats(&self) -> proto::colibri::ColibriStats {
+        let (rooms, participants) = self.counts();
+        let mut stats = proto::colibri::ColibriStats::new();
+        stats.set_conferences(rooms as u64);
+        stats.set_participants(participants as u64);
+        stats.set_stress_level(participants as f64 / self.settings.capacity.max(1) as f64);
+        stats.set_healthy(true);
+        stats.set_graceful_shutdown(false);
+        stats.set_version(env!("CARGO_PKG_VERSION").to_owned());
+        stats
+    }
+
+    /// Republishes the load when it changed.
+    fn publish_load(&mut self) {
+        let Some(room) = self.settings.bridges.clone() else {
+            return;
+        };
+        let load = Some(self.counts());
+        if load != self.published_load {
+            self.published_load = load;
+            self.out.push_back(Action::Presence {
+                room,
+                payloads: vec![self.bridge_stats().into()],
+            });
+        }
+    }
+
+    fn event(&mut self, event: Event, now: Instant) {
         match event {
             Event::IqRequest(req) => self.handle_request(req, now),
             Event::RoomJoined { room, .. } => self.joined(room, now),

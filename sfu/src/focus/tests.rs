@@ -35,6 +35,8 @@ fn focus_with(media: bool) -> Focus {
         media,
         focus_jid: Some("focus@auth.meet.test/focus".into()),
         channel: Some(("ws://127.0.0.1:8080".into(), "sfu-1".into())),
+        bridges: None,
+        capacity: 100,
     });
     let joins = actions(&mut f);
     assert_eq!(joins.len(), 2, "joins both breweries: {joins:?}");
@@ -786,4 +788,60 @@ fn jingle_sessions_exchange_offers_answers_and_sources() {
             proto::jingle::Action::SessionTerminate
         )
     );
+}
+
+#[test]
+fn load_is_published_in_the_bridges_brewery() {
+    let bridges = BareJid::new("bridges@internal.meet.test").unwrap();
+    let mut f = Focus::new(FocusSettings {
+        muc_service: "conference.meet.test".into(),
+        nick: "focus".into(),
+        empty_room_timeout: Duration::from_secs(30),
+        recorders: None,
+        gateways: None,
+        trusted_domains: vec![],
+        auto_owner: false,
+        seed: 1,
+        media: false,
+        focus_jid: None,
+        channel: None,
+        bridges: Some(bridges.clone()),
+        capacity: 4,
+    });
+    let a = actions(&mut f);
+    let [Action::Join {
+        room: joined,
+        payloads,
+        ..
+    }] = &a[..]
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(joined, &bridges);
+    let stats = proto::colibri::ColibriStats::try_from(&payloads[0]).unwrap();
+    assert_eq!(stats.stress_level().unwrap(), Some(0.0));
+    let t = Instant::now();
+    conference(&mut f, t);
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: guest("alice", Affiliation::None),
+        },
+        t,
+    );
+    let a = actions(&mut f);
+    let stats = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Presence { room: r, payloads } if r == &bridges => {
+                proto::colibri::ColibriStats::try_from(&payloads[0]).ok()
+            }
+            _ => None,
+        })
+        .expect("load republished");
+    assert_eq!(
+        (stats.conferences().unwrap(), stats.participants().unwrap()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(stats.stress_level().unwrap(), Some(0.25));
 }
