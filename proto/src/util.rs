@@ -104,7 +104,6 @@ impl BuilderExt for ElementBuilder {
     }
 }
 
-
 /// Parses a fixture or wire string into an element. Stanzas without a
 /// namespace on the root (as some client libraries' tests write them) get
 /// `jabber:client`.

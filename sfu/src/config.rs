@@ -12,7 +12,40 @@ pub struct Config {
     pub xmpp: XmppConfig,
     pub focus: FocusConfig,
     pub http: HttpConfig,
+    pub media: MediaConfig,
     pub log: LogConfig,
+}
+
+/// `[media]`: the media plane.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Run the media plane (off: the focus only signals).
+    pub enabled: bool,
+    /// UDP address of the media port, `ip:port` (`:0` picks a free port).
+    pub bind: String,
+    /// Address announced in ICE candidates when it differs from the bound
+    /// one (a server behind NAT, as on AWS). Empty: the bound address.
+    pub advertise: String,
+    /// Audio streams a participant receives at once (its receive slots).
+    pub audio_slots: usize,
+    /// Video streams a participant receives at once (its receive slots).
+    pub video_slots: usize,
+    /// Participants at which the published stress level reaches 1.0.
+    pub capacity: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            enabled: true,
+            bind: "127.0.0.1:10000".into(),
+            advertise: String::new(),
+            audio_slots: 3,
+            video_slots: 9,
+            capacity: 500,
+        }
+    }
 }
 
 /// `[http]`: health, metrics and (later) the meeting page.
@@ -21,12 +54,16 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address to listen on, `host:port`.
     pub listen: String,
+    /// How browsers reach this server (`https://meet.example`); the bridge
+    /// channel's URLs are built from it. Empty: `http://<listen>`.
+    pub public_url: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
         }
     }
 }
@@ -48,6 +85,9 @@ pub struct FocusConfig {
     /// The gateways' brewery. Empty: `gateways@internal.<domain>`;
     /// `"none"`: no dial-out.
     pub gateways_brewery: String,
+    /// The bridges' brewery. Empty: `bridges@internal.<domain>`; `"none"`:
+    /// the load is not published.
+    pub bridges_brewery: String,
     /// Domains whose accounts may be service participants (recorders,
     /// gateways). Empty: `auth.<domain>` and `recorder.<domain>`.
     pub trusted_domains: Vec<String>,
@@ -64,6 +104,7 @@ impl Default for FocusConfig {
             empty_room_timeout_s: 30,
             recorders_brewery: String::new(),
             gateways_brewery: String::new(),
+            bridges_brewery: String::new(),
             trusted_domains: vec![],
             auto_owner: true,
         }
@@ -99,6 +140,11 @@ impl Config {
         self.brewery(&self.focus.recorders_brewery, "recorders")
     }
 
+    /// The bridges' brewery where the SFU publishes its load.
+    pub fn bridges_brewery(&self) -> Option<jid::BareJid> {
+        self.brewery(&self.focus.bridges_brewery, "bridges")
+    }
+
     pub fn gateways_brewery(&self) -> Option<jid::BareJid> {
         self.brewery(&self.focus.gateways_brewery, "gateways")
     }
@@ -112,6 +158,22 @@ impl Config {
             ]
         } else {
             self.focus.trusted_domains.clone()
+        }
+    }
+
+    /// The bridge channel's base URL (`ws://..` or `wss://..`).
+    pub fn channel_base(&self, listen: std::net::SocketAddr) -> String {
+        let public = if self.http.public_url.is_empty() {
+            format!("http://{listen}")
+        } else {
+            self.http.public_url.trim_end_matches('/').to_owned()
+        };
+        if let Some(rest) = public.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = public.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            public
         }
     }
 
@@ -148,6 +210,7 @@ impl Validate for Config {
         for (key, value) in [
             ("focus.recorders_brewery", &self.focus.recorders_brewery),
             ("focus.gateways_brewery", &self.focus.gateways_brewery),
+            ("focus.bridges_brewery", &self.focus.bridges_brewery),
         ] {
             let ok = matches!(value.as_str(), "" | "none")
                 || jid::BareJid::new(value).is_ok_and(|j| j.node().is_some());
@@ -157,6 +220,33 @@ impl Validate for Config {
                     "expected room@service, \"none\" or empty",
                 ));
             }
+        }
+        if self.media.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid(
+                "media.bind",
+                "expected ip:port, e.g. 0.0.0.0:10000",
+            ));
+        }
+        if !self.media.advertise.is_empty()
+            && self.media.advertise.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(ConfigError::invalid(
+                "media.advertise",
+                "expected an IP address",
+            ));
+        }
+        if self.media.audio_slots == 0 || self.media.video_slots == 0 {
+            return Err(ConfigError::invalid(
+                "media.video_slots",
+                "audio_slots and video_slots must be >= 1",
+            ));
+        }
+        let url = &self.http.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "http.public_url",
+                "expected http:// or https://",
+            ));
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(

@@ -10,6 +10,7 @@ pub mod config;
 pub mod focus;
 pub mod http;
 pub mod media;
+pub mod plane;
 
 use std::future::Future;
 use std::time::Duration;
@@ -39,7 +40,28 @@ pub async fn run_with_listener(
         iq_namespaces: Focus::iq_namespaces(),
         iq_timeout: config.xmpp.iq_timeout(),
     };
-    let (handle, events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
+    let http_addr = listener.local_addr()?;
+    let seed = rand_seed();
+    let server_id = format!("{:08x}", seed as u32);
+    let channels = channel::Channels::new(server_id.clone());
+    let plane = if config.media.enabled {
+        let plane_config = plane::PlaneConfig {
+            bind: config.media.bind.parse().context("media.bind")?,
+            advertise: (!config.media.advertise.is_empty())
+                .then(|| config.media.advertise.parse())
+                .transpose()
+                .context("media.advertise")?,
+            audio_slots: config.media.audio_slots,
+            video_slots: config.media.video_slots,
+        };
+        let (plane, plane_events, _task) =
+            plane::start(plane_config).await.context("media.bind")?;
+        tracing::info!(udp = %plane.local_addr(), "media plane listening");
+        tokio::spawn(log_plane_events(plane_events));
+        Some(plane)
+    } else {
+        None
+    };
     let settings = FocusSettings {
         muc_service: config.muc_service(),
         nick: config.focus.nick.clone(),
@@ -48,21 +70,24 @@ pub async fn run_with_listener(
         gateways: config.gateways_brewery(),
         trusted_domains: config.trusted_domains(),
         auto_owner: config.focus.auto_owner,
-        seed: rand_seed(),
-        media: false,
+        seed,
+        media: plane.is_some(),
         focus_jid: Some(format!("{}/{}", config.xmpp.jid, config.xmpp.resource)),
-        channel: None,
-        bridges: None,
-        capacity: 500,
+        channel: plane
+            .is_some()
+            .then(|| (config.channel_base(http_addr), server_id)),
+        bridges: config.bridges_brewery(),
+        capacity: config.media.capacity,
     };
     let status = http::Status::new(format!(
         "XMPP server {} for {}; rooms on {}.",
         config.xmpp.server, config.xmpp.domain, settings.muc_service
     ));
+    let (handle, events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
-    let app = http::router(status.clone());
-    tracing::info!(listen = %listener.local_addr()?, "http listening");
+    let app = http::router(status.clone()).merge(channels.router());
+    tracing::info!(listen = %http_addr, "http listening");
     let http_task = tokio::spawn(async move {
         let stop = async move {
             let _ = http_stop.wait_for(|s| *s).await;
@@ -75,24 +100,60 @@ pub async fn run_with_listener(
         }
     });
     tracing::info!(jid = %config.xmpp.jid, server = %config.xmpp.server, muc = %settings.muc_service, "focus starting");
-    focus::driver::run(
-        Focus::new(settings),
-        handle.clone(),
-        events,
-        focus::driver::Services {
-            plane: focus::driver::NoMedia,
-            channels: None,
-            status,
-        },
-        shutdown,
-    )
-    .await;
+    let focus = Focus::new(settings);
+    match plane {
+        Some(plane) => {
+            let services = focus::driver::Services {
+                plane,
+                channels: Some(channels),
+                status,
+            };
+            focus::driver::run(focus, handle.clone(), events, services, shutdown).await
+        }
+        None => {
+            let services = focus::driver::Services {
+                plane: focus::driver::NoMedia,
+                channels: None,
+                status,
+            };
+            focus::driver::run(focus, handle.clone(), events, services, shutdown).await
+        }
+    }
     let _ = stop_tx.send(true);
     handle.shutdown().await;
     let _ = task.await;
     let _ = http_task.await;
     drop(stop_rx);
     Ok(())
+}
+
+async fn log_plane_events(mut events: plane::PlaneEvents) {
+    while let Some(ev) = events.recv().await {
+        tracing::info!(?ev, "media plane");
+    }
+}
+
+impl focus::driver::MediaPlane for plane::PlaneHandle {
+    async fn create_endpoint(
+        &self,
+        conference: String,
+        endpoint: String,
+    ) -> Result<String, String> {
+        plane::PlaneHandle::create_endpoint(self, &conference, &endpoint)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn accept_answer(&self, endpoint: String, sdp: String) -> Result<(), String> {
+        plane::PlaneHandle::accept_answer(self, &endpoint, &sdp)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn remove_endpoint(&self, endpoint: String) {
+        plane::PlaneHandle::remove_endpoint(self, &endpoint).await
+    }
+    async fn force_mute(&self, endpoint: String, audio: bool, muted: bool) {
+        plane::PlaneHandle::force_mute(self, &endpoint, audio, muted).await
+    }
 }
 
 /// A seed for session ids, from the OS's randomness via std's hasher keys.

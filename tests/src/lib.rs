@@ -16,6 +16,7 @@ pub mod ports;
 pub mod process;
 pub mod prosody;
 pub mod raw_xmpp;
+pub mod webrtc;
 
 pub use ports::{free_port, free_ports};
 pub use prosody::{Account, Prosody, ProsodyOptions};
@@ -30,7 +31,6 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-
 /// Sends `tracing` output to the test's captured output (`RUST_LOG`
 /// filters, `info` by default). Safe to call from every test.
 pub fn init_logs() {
@@ -40,6 +40,29 @@ pub fn init_logs() {
         )
         .with_test_writer()
         .try_init();
+}
+
+/// Waits until `GET /health` on `addr` answers 200 (the sfu is logged in).
+pub async fn wait_healthy(addr: std::net::SocketAddr, timeout: std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+            let req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let mut out = String::new();
+            if s.write_all(req.as_bytes()).await.is_ok()
+                && s.read_to_string(&mut out).await.is_ok()
+                && out.starts_with("HTTP/1.1 200")
+            {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} never became healthy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[cfg(test)]

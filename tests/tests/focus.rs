@@ -29,6 +29,7 @@ async fn start_stack() -> Stack {
     config.xmpp.password = account.password.clone();
     config.xmpp.security = Security::Plaintext;
     config.xmpp.reconnect_min_ms = 200;
+    config.media.bind = "127.0.0.1:0".into();
     config.apply_env();
     service::Validate::validate(&config).expect("valid config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

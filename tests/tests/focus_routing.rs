@@ -134,6 +134,7 @@ async fn recording_and_dial_out_are_routed_to_pool_members() {
         xmpp: config(&prosody, Some(&focus_account)),
         ..sfu::Config::default()
     };
+    sfu_config.media.bind = "127.0.0.1:0".into();
     sfu_config.apply_env();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

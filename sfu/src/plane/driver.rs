@@ -1,0 +1,483 @@
+//! The plane's event loop: one UDP socket, every session, sans-IO str0m
+//! driven by a thin tokio loop (receive, command, or the earliest timeout;
+//! then poll every session until it has nothing more to say).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::{Event, IceConnectionState, Input, Output};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::endpoint::Endpoint;
+use super::{stun, Command, PlaneConfig, PlaneError, PlaneEvent, PlaneStats};
+
+/// The longest the loop sleeps without looking at timeouts.
+const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// A session that has not connected by then is ended (an ICE-lite agent
+/// with no candidate pair never times out by itself).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most one keyframe request per publisher in this interval.
+const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What one session's output asks of the others.
+enum Work {
+    Media {
+        from: String,
+        kind: MediaKind,
+        data: Box<MediaData>,
+    },
+    Keyframe {
+        publisher: String,
+        kind: KeyframeRequestKind,
+    },
+    Connected(String),
+}
+
+pub(crate) struct Plane {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    candidate: SocketAddr,
+    audio_slots: usize,
+    video_slots: usize,
+    endpoints: HashMap<String, Endpoint>,
+    /// Join order, for handing out freed slots fairly.
+    order: Vec<String>,
+    by_addr: HashMap<SocketAddr, String>,
+    by_ufrag: HashMap<String, String>,
+    events: mpsc::UnboundedSender<PlaneEvent>,
+    stats: PlaneStats,
+}
+
+pub(crate) async fn run(mut plane: Plane, mut commands: mpsc::Receiver<Command>) {
+    let socket = plane.socket.clone();
+    let mut buf = vec![0u8; 2048];
+    loop {
+        plane.drive(Instant::now());
+        let deadline = plane.next_deadline(Instant::now());
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => plane.command(cmd),
+                None => break,
+            },
+            r = socket.recv_from(&mut buf) => match r {
+                Ok((n, source)) => plane.receive(&buf[..n], source, Instant::now()),
+                // E.g. ICMP port unreachable reported on a later call.
+                Err(e) => tracing::debug!("udp receive: {e}"),
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+        plane.timeouts(Instant::now());
+    }
+    for ep in plane.endpoints.values_mut() {
+        ep.rtc.disconnect();
+    }
+    tracing::info!("media plane stopped");
+}
+
+impl Plane {
+    pub fn new(
+        socket: UdpSocket,
+        local: SocketAddr,
+        candidate: SocketAddr,
+        config: &PlaneConfig,
+        events: mpsc::UnboundedSender<PlaneEvent>,
+    ) -> Plane {
+        Plane {
+            socket: Arc::new(socket),
+            local,
+            candidate,
+            audio_slots: config.audio_slots,
+            video_slots: config.video_slots,
+            endpoints: HashMap::new(),
+            order: Vec::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            events,
+            stats: PlaneStats::default(),
+        }
+    }
+
+    fn next_deadline(&self, now: Instant) -> Instant {
+        self.endpoints
+            .values()
+            .map(|e| e.next_timeout)
+            .fold(now + MAX_SLEEP, Instant::min)
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Create {
+                conference,
+                endpoint,
+                reply,
+            } => {
+                let _ = reply.send(self.create(&conference, &endpoint));
+            }
+            Command::Answer {
+                endpoint,
+                sdp,
+                reply,
+            } => {
+                let r = match self.endpoints.get_mut(&endpoint) {
+                    Some(ep) => ep.accept_answer(&sdp),
+                    None => Err(PlaneError::UnknownEndpoint(endpoint.clone())),
+                };
+                if let Err(e) = &r {
+                    tracing::warn!(endpoint, "answer refused: {e}");
+                }
+                let _ = reply.send(r);
+            }
+            Command::Remove { endpoint, reply } => {
+                if let Some(mut ep) = self.remove(&endpoint) {
+                    ep.rtc.disconnect();
+                }
+                let _ = reply.send(());
+            }
+            Command::Mute {
+                endpoint,
+                audio,
+                muted,
+                reply,
+            } => {
+                if let Some(ep) = self.endpoints.get_mut(&endpoint) {
+                    if audio {
+                        ep.mute_audio = muted;
+                    } else {
+                        ep.mute_video = muted;
+                    }
+                }
+                let _ = reply.send(());
+            }
+            Command::Stats { reply } => {
+                let mut stats = self.stats.clone();
+                stats.endpoints = self.endpoints.len();
+                stats.connected = self.endpoints.values().filter(|e| e.connected).count();
+                let _ = reply.send(stats);
+            }
+        }
+    }
+
+    fn create(&mut self, conference: &str, id: &str) -> Result<String, PlaneError> {
+        if self.endpoints.contains_key(id) {
+            return Err(PlaneError::EndpointExists(id.to_owned()));
+        }
+        let (ep, offer) = Endpoint::new(
+            id,
+            conference,
+            self.candidate,
+            self.audio_slots,
+            self.video_slots,
+            Instant::now(),
+        )?;
+        tracing::info!(endpoint = id, conference, "endpoint created");
+        self.by_ufrag.insert(ep.ufrag.clone(), id.to_owned());
+        self.endpoints.insert(id.to_owned(), ep);
+        self.order.push(id.to_owned());
+        self.fill_slots(conference);
+        Ok(offer)
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Endpoint> {
+        let ep = self.endpoints.remove(id)?;
+        tracing::info!(
+            endpoint = id,
+            conference = ep.conference,
+            "endpoint removed"
+        );
+        self.by_addr.retain(|_, e| e != id);
+        self.by_ufrag.remove(&ep.ufrag);
+        self.order.retain(|e| e != id);
+        for other in self.endpoints.values_mut() {
+            other.release(id);
+        }
+        self.fill_slots(&ep.conference);
+        Some(ep)
+    }
+
+    /// Gives every publisher of `conference` a slot at every other
+    /// participant where one is free; asks for a keyframe for new video.
+    fn fill_slots(&mut self, conference: &str) {
+        let members: Vec<String> = self
+            .order
+            .iter()
+            .filter(|id| {
+                self.endpoints
+                    .get(*id)
+                    .is_some_and(|e| e.conference == conference)
+            })
+            .cloned()
+            .collect();
+        let now = Instant::now();
+        for receiver in &members {
+            for publisher in members.iter().filter(|p| *p != receiver) {
+                let Some(r) = self.endpoints.get_mut(receiver) else {
+                    continue;
+                };
+                r.assign(publisher, MediaKind::Audio);
+                let had_video = r.slot_of(publisher, MediaKind::Video).is_some();
+                if r.assign(publisher, MediaKind::Video).is_some() && !had_video {
+                    self.request_keyframe(publisher, KeyframeRequestKind::Pli, now);
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += data.len() as u64;
+        let id = stun::local_ufrag(data)
+            .and_then(|u| self.by_ufrag.get(u))
+            .or_else(|| self.by_addr.get(&source))
+            .cloned();
+        let Some(id) = id else {
+            tracing::trace!(%source, len = data.len(), ufrag = ?stun::local_ufrag(data), "unroutable datagram");
+            self.stats.dropped += 1;
+            return;
+        };
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        let Some(ep) = self.endpoints.get_mut(&id) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        if !ep.rtc.accepts(&input) {
+            tracing::trace!(%source, "datagram not accepted");
+            self.stats.dropped += 1;
+            return;
+        }
+        if let Err(e) = ep.rtc.handle_input(input) {
+            tracing::warn!(endpoint = id, %source, "session error: {e}");
+            ep.rtc.disconnect();
+            return;
+        }
+        self.by_addr.entry(source).or_insert(id);
+    }
+
+    fn timeouts(&mut self, now: Instant) {
+        for ep in self.endpoints.values_mut() {
+            if !ep.connected && now.saturating_duration_since(ep.created) > CONNECT_TIMEOUT {
+                tracing::info!(endpoint = ep.id, "no connection in time");
+                ep.rtc.disconnect();
+            }
+            if ep.next_timeout <= now && ep.rtc.is_alive() {
+                if let Err(e) = ep.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::warn!(endpoint = ep.id, "session error: {e}");
+                    ep.rtc.disconnect();
+                }
+            }
+        }
+    }
+
+    /// Polls every session until none has output left, forwarding what
+    /// they produce; then removes dead sessions.
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let mut work = Vec::new();
+            for ep in self.endpoints.values_mut() {
+                poll(ep, &self.socket, &mut self.stats, &self.events, &mut work);
+            }
+            if work.is_empty() {
+                break;
+            }
+            for w in work {
+                self.apply(w, now);
+            }
+        }
+        let dead: Vec<String> = self
+            .endpoints
+            .values()
+            .filter(|e| !e.rtc.is_alive())
+            .map(|e| e.id.clone())
+            .collect();
+        for id in dead {
+            self.remove(&id);
+            let _ = self.events.send(PlaneEvent::Disconnected { endpoint: id });
+        }
+    }
+
+    fn apply(&mut self, work: Work, now: Instant) {
+        match work {
+            Work::Media { from, kind, data } => self.forward(&from, kind, &data),
+            Work::Keyframe { publisher, kind } => self.request_keyframe(&publisher, kind, now),
+            Work::Connected(id) => {
+                let publishers: Vec<String> = self
+                    .endpoints
+                    .get(&id)
+                    .map(|e| {
+                        e.video_slots
+                            .iter()
+                            .filter_map(|s| s.publisher.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for p in publishers {
+                    self.request_keyframe(&p, KeyframeRequestKind::Pli, now);
+                }
+            }
+        }
+    }
+
+    fn forward(&mut self, from: &str, kind: MediaKind, data: &MediaData) {
+        let Some(conference) = self.endpoints.get(from).map(|e| e.conference.clone()) else {
+            return;
+        };
+        for r in self.endpoints.values_mut() {
+            if r.id == from || r.conference != conference || !r.connected {
+                continue;
+            }
+            let Some(mid) = r.slot_of(from, kind) else {
+                continue;
+            };
+            let Some(writer) = r.rtc.writer(mid) else {
+                continue;
+            };
+            let Some(pt) = writer.match_params(data.params) else {
+                self.stats.forwarding_errors += 1;
+                continue;
+            };
+            match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+                Ok(()) => self.stats.frames_forwarded += 1,
+                Err(e) => {
+                    self.stats.forwarding_errors += 1;
+                    tracing::debug!(receiver = r.id, "write failed: {e}");
+                }
+            }
+        }
+    }
+
+    fn request_keyframe(&mut self, publisher: &str, kind: KeyframeRequestKind, now: Instant) {
+        let Some(ep) = self.endpoints.get_mut(publisher) else {
+            return;
+        };
+        if ep
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL)
+        {
+            return;
+        }
+        let mid = ep.video_in;
+        let Some(mut writer) = ep.rtc.writer(mid) else {
+            return;
+        };
+        if writer.is_request_keyframe_possible(kind) && writer.request_keyframe(None, kind).is_ok()
+        {
+            ep.last_keyframe_request = Some(now);
+        }
+    }
+}
+
+/// Drains one session's output: sends its datagrams, reports its events,
+/// and collects what it asks of others.
+fn poll(
+    ep: &mut Endpoint,
+    socket: &UdpSocket,
+    stats: &mut PlaneStats,
+    events: &mpsc::UnboundedSender<PlaneEvent>,
+    work: &mut Vec<Work>,
+) {
+    while ep.rtc.is_alive() {
+        let output = match ep.rtc.poll_output() {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(endpoint = ep.id, "session error: {e}");
+                ep.rtc.disconnect();
+                break;
+            }
+        };
+        match output {
+            Output::Timeout(t) => {
+                ep.next_timeout = t;
+                break;
+            }
+            Output::Transmit(t) => match socket.try_send_to(&t.contents, t.destination) {
+                Ok(n) => {
+                    stats.packets_out += 1;
+                    stats.bytes_out += n as u64;
+                }
+                Err(e) => {
+                    stats.forwarding_errors += 1;
+                    tracing::debug!(endpoint = ep.id, "udp send: {e}");
+                }
+            },
+            Output::Event(event) => on_event(ep, event, events, work),
+        }
+    }
+}
+
+fn on_event(
+    ep: &mut Endpoint,
+    event: Event,
+    events: &mpsc::UnboundedSender<PlaneEvent>,
+    work: &mut Vec<Work>,
+) {
+    match event {
+        Event::Connected => {
+            tracing::info!(endpoint = ep.id, "connected");
+            ep.connected = true;
+            let _ = events.send(PlaneEvent::Connected {
+                endpoint: ep.id.clone(),
+            });
+            work.push(Work::Connected(ep.id.clone()));
+        }
+        Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+            tracing::info!(endpoint = ep.id, "ice disconnected");
+            ep.rtc.disconnect();
+        }
+        Event::MediaData(data) => {
+            let Some(kind) = ep.incoming_kind(data.mid) else {
+                return;
+            };
+            let muted = if kind.is_audio() {
+                ep.mute_audio
+            } else {
+                ep.mute_video
+            };
+            // Simulcast layers are not forwarded yet (see the module doc).
+            if muted || data.rid.is_some() {
+                return;
+            }
+            if kind.is_video() && !data.contiguous {
+                work.push(Work::Keyframe {
+                    publisher: ep.id.clone(),
+                    kind: KeyframeRequestKind::Pli,
+                });
+            }
+            work.push(Work::Media {
+                from: ep.id.clone(),
+                kind,
+                data: Box::new(data),
+            });
+        }
+        Event::KeyframeRequest(req) => {
+            if let Some(publisher) = ep.publisher_in(req.mid) {
+                tracing::debug!(
+                    receiver = ep.id,
+                    slot = ep.public_mid(req.mid),
+                    publisher,
+                    "keyframe request"
+                );
+                work.push(Work::Keyframe {
+                    publisher: publisher.to_owned(),
+                    kind: req.kind,
+                });
+            }
+        }
+        _ => {}
+    }
+}

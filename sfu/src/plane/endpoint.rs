@@ -1,0 +1,327 @@
+//! One participant's session: its str0m [`Rtc`] (ICE-lite, offerer), its
+//! named m-lines and its receive slots.
+//!
+//! Slot 0 of each kind is the participant's own sendrecv line (`audio`,
+//! `video`); slots `1..n` are sendonly lines (`audio-N`, `video-N`). A slot
+//! holds at most one publisher; [`Endpoint::assign`] gives a publisher the
+//! first free slot, [`Endpoint::release`] frees it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
+use str0m::rtp::Extension;
+use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
+
+use super::sdp::{self, MidName};
+use super::PlaneError;
+
+/// A receive slot: one m-line we send on, and who is forwarded into it.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub mid: Mid,
+    pub publisher: Option<String>,
+}
+
+/// One participant's session.
+pub(crate) struct Endpoint {
+    pub id: String,
+    pub conference: String,
+    pub rtc: Rtc,
+    pub ufrag: String,
+    pending: Option<SdpPendingOffer>,
+    names: Vec<MidName>,
+    /// The participant's microphone line (also audio slot 0).
+    pub audio_in: Mid,
+    /// The participant's camera line (also video slot 0).
+    pub video_in: Mid,
+    pub audio_slots: Vec<Slot>,
+    pub video_slots: Vec<Slot>,
+    pub next_timeout: Instant,
+    pub created: Instant,
+    pub connected: bool,
+    pub mute_audio: bool,
+    pub mute_video: bool,
+    pub last_keyframe_request: Option<Instant>,
+}
+
+/// The Rtc configuration every endpoint shares: ICE-lite, Jitsi's payload
+/// types and header extension ids.
+fn rtc_config() -> RtcConfig {
+    let mut config = RtcConfig::new()
+        .set_ice_lite(true)
+        .clear_codecs()
+        .clear_extension_map()
+        .set_extension(1, Extension::AudioLevel)
+        .set_extension(3, Extension::AbsoluteSendTime)
+        .set_extension(5, Extension::TransportSequenceNumber);
+    // The mid extension (Jitsi's id 10) is left out on purpose: str0m picks
+    // its own mids and we rename them in the SDP text only (see `sdp`), so
+    // the value on the wire would contradict the SDP and browsers drop
+    // packets whose MID they do not know. Routing is by a=ssrc instead.
+    let codecs = config.codec_config();
+    codecs.add_config(
+        Pt::from(111),
+        None,
+        Codec::Opus,
+        Frequency::FORTY_EIGHT_KHZ,
+        Some(2),
+        FormatParams {
+            min_p_time: Some(10),
+            use_inband_fec: Some(true),
+            stereo: Some(true),
+            ..Default::default()
+        },
+    );
+    codecs.add_config(
+        Pt::from(126),
+        None,
+        Codec::Tele,
+        Frequency::EIGHT_KHZ,
+        None,
+        FormatParams::default(),
+    );
+    codecs.add_config(
+        Pt::from(100),
+        Some(Pt::from(96)),
+        Codec::Vp8,
+        Frequency::NINETY_KHZ,
+        None,
+        FormatParams::default(),
+    );
+    codecs.add_h264(Pt::from(107), Some(Pt::from(99)), true, 0x42e01f);
+    config
+}
+
+impl Endpoint {
+    /// A new session and its SDP offer (mids already renamed to ours).
+    pub fn new(
+        id: &str,
+        conference: &str,
+        candidate: SocketAddr,
+        audio_slots: usize,
+        video_slots: usize,
+        now: Instant,
+    ) -> Result<(Endpoint, String), PlaneError> {
+        let creds = IceCreds::new();
+        let ufrag = creds.ufrag.clone();
+        let mut rtc = rtc_config().set_local_ice_credentials(creds).build(now);
+        let host = Candidate::host(candidate, "udp")
+            .map_err(|e| PlaneError::Config(format!("candidate {candidate}: {e}")))?;
+        rtc.add_local_candidate(host);
+
+        let mut names = Vec::new();
+        let mut api = rtc.sdp_api();
+        let stream = Some(format!("jvb-{id}"));
+        let mut add = |kind: MediaKind, dir: Direction, public: String| {
+            let mid = api.add_media(kind, dir, stream.clone(), None, None);
+            names.push(MidName {
+                internal: mid.to_string(),
+                public,
+            });
+            mid
+        };
+        let audio_in = add(MediaKind::Audio, Direction::SendRecv, "audio".into());
+        let video_in = add(MediaKind::Video, Direction::SendRecv, "video".into());
+        let mut audio = vec![Slot {
+            mid: audio_in,
+            publisher: None,
+        }];
+        for n in 1..audio_slots.max(1) {
+            let mid = add(MediaKind::Audio, Direction::SendOnly, format!("audio-{n}"));
+            audio.push(Slot {
+                mid,
+                publisher: None,
+            });
+        }
+        let mut video = vec![Slot {
+            mid: video_in,
+            publisher: None,
+        }];
+        for n in 1..video_slots.max(1) {
+            let mid = add(MediaKind::Video, Direction::SendOnly, format!("video-{n}"));
+            video.push(Slot {
+                mid,
+                publisher: None,
+            });
+        }
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| PlaneError::Config("no changes to offer".into()))?;
+        let offer = sdp::to_public(&offer.to_sdp_string(), &names);
+        let endpoint = Endpoint {
+            id: id.to_owned(),
+            conference: conference.to_owned(),
+            rtc,
+            ufrag,
+            pending: Some(pending),
+            names,
+            audio_in,
+            video_in,
+            audio_slots: audio,
+            video_slots: video,
+            next_timeout: now,
+            created: now,
+            connected: false,
+            mute_audio: false,
+            mute_video: false,
+            last_keyframe_request: None,
+        };
+        Ok((endpoint, offer))
+    }
+
+    /// Applies the participant's answer to our offer. An answer that parses
+    /// but that str0m refuses uses the offer up (the session is then dead
+    /// weight; the focus should remove it).
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), PlaneError> {
+        if self.pending.is_none() {
+            return Err(PlaneError::NoPendingOffer);
+        }
+        // Text that does not parse leaves the offer open for a better try.
+        let internal = sdp::to_internal(sdp, &self.names);
+        let answer = SdpAnswer::from_sdp_string(&internal)
+            .map_err(|e| PlaneError::BadAnswer(e.to_string()))?;
+        let pending = self.pending.take().ok_or(PlaneError::NoPendingOffer)?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| PlaneError::BadAnswer(e.to_string()))
+    }
+
+    /// The public name of one of our mids, for logs and tests.
+    pub fn public_mid(&self, mid: Mid) -> Option<&str> {
+        let internal = mid.to_string();
+        self.names
+            .iter()
+            .find(|n| n.internal == internal)
+            .map(|n| n.public.as_str())
+    }
+
+    fn slots_mut(&mut self, kind: MediaKind) -> &mut Vec<Slot> {
+        if kind.is_audio() {
+            &mut self.audio_slots
+        } else {
+            &mut self.video_slots
+        }
+    }
+
+    /// Gives `publisher` a slot of `kind` (first free), unless it has one.
+    pub fn assign(&mut self, publisher: &str, kind: MediaKind) -> Option<Mid> {
+        let slots = self.slots_mut(kind);
+        if let Some(s) = slots
+            .iter()
+            .find(|s| s.publisher.as_deref() == Some(publisher))
+        {
+            return Some(s.mid);
+        }
+        let free = slots.iter_mut().find(|s| s.publisher.is_none())?;
+        free.publisher = Some(publisher.to_owned());
+        Some(free.mid)
+    }
+
+    /// Frees every slot `publisher` holds.
+    pub fn release(&mut self, publisher: &str) {
+        for s in self
+            .audio_slots
+            .iter_mut()
+            .chain(self.video_slots.iter_mut())
+        {
+            if s.publisher.as_deref() == Some(publisher) {
+                s.publisher = None;
+            }
+        }
+    }
+
+    /// The slot `publisher`'s media of `kind` goes to, if any.
+    pub fn slot_of(&self, publisher: &str, kind: MediaKind) -> Option<Mid> {
+        let slots = if kind.is_audio() {
+            &self.audio_slots
+        } else {
+            &self.video_slots
+        };
+        slots
+            .iter()
+            .find(|s| s.publisher.as_deref() == Some(publisher))
+            .map(|s| s.mid)
+    }
+
+    /// Who is forwarded into the slot `mid`.
+    pub fn publisher_in(&self, mid: Mid) -> Option<&str> {
+        self.audio_slots
+            .iter()
+            .chain(self.video_slots.iter())
+            .find(|s| s.mid == mid)
+            .and_then(|s| s.publisher.as_deref())
+    }
+
+    /// The kind of the participant's own media line `mid`, if it is one.
+    pub fn incoming_kind(&self, mid: Mid) -> Option<MediaKind> {
+        if mid == self.audio_in {
+            Some(MediaKind::Audio)
+        } else if mid == self.video_in {
+            Some(MediaKind::Video)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> (Endpoint, String) {
+        let addr: SocketAddr = "127.0.0.1:10000".parse().unwrap();
+        Endpoint::new("a", "room", addr, 3, 2, Instant::now()).unwrap()
+    }
+
+    #[test]
+    fn offer_names_lines_and_carries_jitsi_payload_types() {
+        let (_, offer) = endpoint();
+        for needle in [
+            "a=group:BUNDLE audio video audio-1 audio-2 video-1",
+            "a=mid:audio-2",
+            "a=ice-lite",
+            "a=rtcp-mux",
+            "a=fingerprint:sha-256",
+            "a=rtpmap:111 opus/48000/2",
+            "a=rtpmap:126 telephone-event/8000",
+            "a=rtpmap:100 VP8/90000",
+            "a=rtpmap:96 rtx/90000",
+            "a=rtpmap:107 H264/90000",
+            "a=rtpmap:99 rtx/90000",
+            "useinbandfec=1",
+            "packetization-mode=1",
+            "profile-level-id=42e01f",
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            "a=extmap:3 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+            "a=extmap:5 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+            "a=rtcp-fb:100 nack pli",
+            "a=rtcp-fb:100 ccm fir",
+            "a=rtcp-fb:100 transport-cc",
+            "typ host",
+        ] {
+            assert!(offer.contains(needle), "missing {needle:?} in\n{offer}");
+        }
+    }
+
+    #[test]
+    fn slots_first_come_and_freed_on_release() {
+        let (mut e, _) = endpoint();
+        let b = e.assign("b", MediaKind::Audio).unwrap();
+        assert_eq!(b, e.audio_in);
+        let c = e.assign("c", MediaKind::Audio).unwrap();
+        assert_eq!(e.public_mid(c), Some("audio-1"));
+        assert_eq!(e.assign("b", MediaKind::Audio), Some(b));
+        let d = e.assign("d", MediaKind::Audio).unwrap();
+        assert_eq!(e.public_mid(d), Some("audio-2"));
+        assert_eq!(e.assign("x", MediaKind::Audio), None);
+        e.release("c");
+        assert_eq!(e.slot_of("c", MediaKind::Audio), None);
+        assert_eq!(e.assign("x", MediaKind::Audio), Some(c));
+        assert_eq!(e.publisher_in(c), Some("x"));
+        assert_eq!(e.assign("v", MediaKind::Video), Some(e.video_in));
+    }
+}
