@@ -16,6 +16,7 @@
 //! wait for ICE gathering, so SDPs carry their candidates (no trickle).
 
 pub mod analysis;
+mod cert;
 pub mod jingle;
 pub mod pipeline;
 

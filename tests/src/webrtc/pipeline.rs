@@ -246,8 +246,23 @@ impl WebrtcPeer {
             gst_webrtc::WebRTCSDPType::Offer,
             offer,
         )?;
+        self.use_ecdsa_certificate()?;
         let answer = self.create("create-answer", "answer")?;
-        self.set_local_and_gather(answer)
+        let answer = self.set_local_and_gather(answer)?;
+        // webrtcbin writes the fingerprint of the certificate it started
+        // with; the DTLS handshake uses ours.
+        let (_, fingerprint) = super::cert::ecdsa()?;
+        Ok(answer
+            .split("\r\n")
+            .map(|l| {
+                if l.starts_with("a=fingerprint:") {
+                    format!("a=fingerprint:sha-256 {fingerprint}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n"))
     }
 
     /// Makes an offer (VP8 on PT 96, Opus on PT 111, sendrecv). Returns the
@@ -345,6 +360,56 @@ impl WebrtcPeer {
             .set_state(gst::State::Playing)
             .context("pipeline to PLAYING")?;
         *sending = true;
+        Ok(())
+    }
+
+    /// GStreamer 1.22's DTLS makes RSA certificates; str0m's DTLS (like
+    /// other modern stacks) takes ECDSA only. Each DTLS pair of this
+    /// webrtcbin gets a P-256 certificate and a fresh connection, before the
+    /// answer (and its fingerprint) is made. The decoders connect their
+    /// handlers when going from NULL to READY, so they are cycled through
+    /// NULL once the new connection exists.
+    fn use_ecdsa_certificate(&self) -> Result<()> {
+        let (pem, _) = super::cert::ecdsa()?;
+        let bin = self
+            .webrtc
+            .clone()
+            .downcast::<gst::Bin>()
+            .map_err(|_| anyhow::anyhow!("webrtcbin is a bin"))?;
+        let elements: Vec<gst::Element> = bin.iterate_recurse().into_iter().flatten().collect();
+        let named = |factory: &str| -> Vec<gst::Element> {
+            elements
+                .iter()
+                .filter(|e| e.factory().is_some_and(|f| f.name() == factory))
+                .cloned()
+                .collect()
+        };
+        let (decoders, encoders, inner_decs, inner_encs) = (
+            named("dtlssrtpdec"),
+            named("dtlssrtpenc"),
+            named("dtlsdec"),
+            named("dtlsenc"),
+        );
+        anyhow::ensure!(!decoders.is_empty(), "no DTLS decoder in webrtcbin");
+        for dec in decoders {
+            let Some(id) = dec.property::<Option<String>>("connection-id") else {
+                continue;
+            };
+            let new_id = format!("{id}-ec");
+            dec.set_property("pem", pem.as_str());
+            dec.set_property("connection-id", new_id.as_str());
+            for enc in &encoders {
+                if enc.property::<Option<String>>("connection-id").as_deref() == Some(id.as_str()) {
+                    enc.set_property("connection-id", new_id.as_str());
+                }
+            }
+        }
+        for e in inner_decs.iter().chain(inner_encs.iter()) {
+            let _ = e.set_state(gst::State::Null);
+        }
+        for e in inner_decs.iter().chain(inner_encs.iter()) {
+            let _ = e.sync_state_with_parent();
+        }
         Ok(())
     }
 
