@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod meeting;
 pub mod ports;
 pub mod process;
 pub mod prosody;

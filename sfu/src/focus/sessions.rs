@@ -386,7 +386,15 @@ impl Focus {
                 condition: proto::jingle::ReasonCondition::Gone,
                 text: None,
             });
-            if let Ok(to) = Jid::new(&format!("{room}/{nick}")) {
+            // A kicked participant is no longer an occupant: reach its
+            // real JID when the room showed it.
+            let real = self
+                .rooms
+                .get(room)
+                .and_then(|r| r.participants.get(nick))
+                .and_then(|p| p.real_jid.clone())
+                .map(Jid::from);
+            if let Some(to) = real.or_else(|| Jid::new(&format!("{room}/{nick}")).ok()) {
                 self.send_iq(to, j.into(), Pending::Ignore("terminating a session"));
             }
         }

@@ -784,9 +784,10 @@ fn jingle_sessions_exchange_offers_answers_and_sources() {
     assert_eq!(
         (to.to_string(), terminate.action),
         (
-            format!("{ROOM}/bob"),
+            "bob@meet.test/x".to_owned(),
             proto::jingle::Action::SessionTerminate
-        )
+        ),
+        "a kicked participant is reached at its real JID"
     );
 }
 
