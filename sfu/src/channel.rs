@@ -143,7 +143,9 @@ impl Channels {
     }
 
     fn relay(&self, conference: &str, from: &str, mut msg: proto::bridge_channel::EndpointMessage) {
-        msg.from = Some(from.to_owned());
+        // Clients know each other by endpoint id, the MUC nick: the part of
+        // our key after the room.
+        msg.from = Some(from.rsplit('/').next().unwrap_or(from).to_owned());
         let to = msg.to.clone();
         let message = BridgeMessage::EndpointMessage(msg);
         if to.is_empty() {

@@ -55,7 +55,9 @@ pub async fn run_with_listener(
             video_slots: config.media.video_slots,
         };
         let (plane, plane_events, _task) =
-            plane::start(plane_config).await.context("media.bind")?;
+            plane::start_with_channels(plane_config, channels.clone())
+                .await
+                .context("media.bind")?;
         tracing::info!(udp = %plane.local_addr(), "media plane listening");
         tokio::spawn(log_plane_events(plane_events));
         Some(plane)

@@ -1,12 +1,15 @@
 //! The plane's event loop: one UDP socket, every session, sans-IO str0m
 //! driven by a thin tokio loop (receive, command, or the earliest timeout;
-//! then poll every session until it has nothing more to say).
+//! then poll every session until it has nothing more to say), plus the
+//! bridge channel: speaker detection, slot maps and receivers' constraints
+//! (the messages themselves are built in `signal`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use proto::bridge_channel::BridgeMessage;
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output};
@@ -14,7 +17,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::endpoint::Endpoint;
+use super::signal::{self, Conference, SlotMaps};
 use super::{stun, Command, PlaneConfig, PlaneError, PlaneEvent, PlaneStats};
+use crate::channel::{Channels, Inbound};
+use crate::media::speaker::SpeakerChange;
+use crate::media::EndpointId;
 
 /// The longest the loop sleeps without looking at timeouts.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
@@ -23,6 +30,9 @@ const MAX_SLEEP: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most one keyframe request per publisher in this interval.
 const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+/// How often an undelivered bridge-channel message is retried (the socket
+/// usually opens a moment after the session is created).
+const SIGNAL_RETRY: Duration = Duration::from_millis(200);
 
 /// What one session's output asks of the others.
 enum Work {
@@ -51,13 +61,30 @@ pub(crate) struct Plane {
     by_ufrag: HashMap<String, String>,
     events: mpsc::UnboundedSender<PlaneEvent>,
     stats: PlaneStats,
+    /// The bridge channel, if there is one.
+    channels: Option<Channels>,
+    /// Dominant-speaker state per conference with endpoints.
+    conferences: HashMap<String, Conference>,
 }
 
-pub(crate) async fn run(mut plane: Plane, mut commands: mpsc::Receiver<Command>) {
+/// The next inbound bridge-channel message; pending forever without one.
+async fn next_inbound(inbound: &mut Option<mpsc::UnboundedReceiver<Inbound>>) -> Option<Inbound> {
+    match inbound {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(crate) async fn run(
+    mut plane: Plane,
+    mut commands: mpsc::Receiver<Command>,
+    mut inbound: Option<mpsc::UnboundedReceiver<Inbound>>,
+) {
     let socket = plane.socket.clone();
     let mut buf = vec![0u8; 2048];
     loop {
         plane.drive(Instant::now());
+        plane.flush_signals(Instant::now());
         let deadline = plane.next_deadline(Instant::now());
         tokio::select! {
             cmd = commands.recv() => match cmd {
@@ -68,6 +95,11 @@ pub(crate) async fn run(mut plane: Plane, mut commands: mpsc::Receiver<Command>)
                 Ok((n, source)) => plane.receive(&buf[..n], source, Instant::now()),
                 // E.g. ICMP port unreachable reported on a later call.
                 Err(e) => tracing::debug!("udp receive: {e}"),
+            },
+            msg = next_inbound(&mut inbound) => match msg {
+                Some(msg) => plane.inbound(msg),
+                // The channel registry is gone; nothing more will come.
+                None => inbound = None,
             },
             _ = tokio::time::sleep_until(deadline.into()) => {}
         }
@@ -86,6 +118,7 @@ impl Plane {
         candidate: SocketAddr,
         config: &PlaneConfig,
         events: mpsc::UnboundedSender<PlaneEvent>,
+        channels: Option<Channels>,
     ) -> Plane {
         Plane {
             socket: Arc::new(socket),
@@ -99,13 +132,20 @@ impl Plane {
             by_ufrag: HashMap::new(),
             events,
             stats: PlaneStats::default(),
+            channels,
+            conferences: HashMap::new(),
         }
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
+        let speakers = self
+            .conferences
+            .values()
+            .filter_map(|c| c.detector.poll_timeout());
         self.endpoints
             .values()
             .map(|e| e.next_timeout)
+            .chain(speakers)
             .fold(now + MAX_SLEEP, Instant::min)
     }
 
@@ -147,6 +187,9 @@ impl Plane {
                 if let Some(ep) = self.endpoints.get_mut(&endpoint) {
                     if audio {
                         ep.mute_audio = muted;
+                        if let Some(c) = self.conferences.get_mut(&ep.conference) {
+                            c.detector.set_muted(&endpoint, muted);
+                        }
                     } else {
                         ep.mute_video = muted;
                     }
@@ -178,6 +221,11 @@ impl Plane {
         self.by_ufrag.insert(ep.ufrag.clone(), id.to_owned());
         self.endpoints.insert(id.to_owned(), ep);
         self.order.push(id.to_owned());
+        self.conferences
+            .entry(conference.to_owned())
+            .or_default()
+            .detector
+            .add(EndpointId::from(id));
         self.fill_slots(conference);
         Ok(offer)
     }
@@ -194,6 +242,18 @@ impl Plane {
         self.order.retain(|e| e != id);
         for other in self.endpoints.values_mut() {
             other.release(id);
+        }
+        if let Some(c) = self.conferences.get_mut(&ep.conference) {
+            let change = c.detector.remove(id);
+            if self
+                .endpoints
+                .values()
+                .all(|e| e.conference != ep.conference)
+            {
+                self.conferences.remove(&ep.conference);
+            } else if let Some(change) = change {
+                self.speaker_changed(&ep.conference, &change);
+            }
         }
         self.fill_slots(&ep.conference);
         Some(ep)
@@ -270,6 +330,15 @@ impl Plane {
     }
 
     fn timeouts(&mut self, now: Instant) {
+        let changes: Vec<(String, SpeakerChange)> = self
+            .conferences
+            .iter_mut()
+            .filter(|(_, c)| c.detector.poll_timeout().is_some_and(|t| t <= now))
+            .filter_map(|(id, c)| Some((id.clone(), c.detector.handle_timeout(now)?)))
+            .collect();
+        for (conference, change) in changes {
+            self.speaker_changed(&conference, &change);
+        }
         for ep in self.endpoints.values_mut() {
             if !ep.connected && now.saturating_duration_since(ep.created) > CONNECT_TIMEOUT {
                 tracing::info!(endpoint = ep.id, "no connection in time");
@@ -313,7 +382,12 @@ impl Plane {
 
     fn apply(&mut self, work: Work, now: Instant) {
         match work {
-            Work::Media { from, kind, data } => self.forward(&from, kind, &data),
+            Work::Media { from, kind, data } => {
+                if let Some(level) = data.ext_vals.audio_level.filter(|_| kind.is_audio()) {
+                    self.audio_level(&from, level, now);
+                }
+                self.forward(&from, kind, &data)
+            }
             Work::Keyframe { publisher, kind } => self.request_keyframe(&publisher, kind, now),
             Work::Connected(id) => {
                 let publishers: Vec<String> = self
@@ -344,9 +418,14 @@ impl Plane {
             let Some(mid) = r.slot_of(from, kind) else {
                 continue;
             };
-            let Some(writer) = r.rtc.writer(mid) else {
+            let Some(mut writer) = r.rtc.writer(mid) else {
                 continue;
             };
+            if let (Some(level), Some(voice)) =
+                (data.ext_vals.audio_level, data.ext_vals.voice_activity)
+            {
+                writer = writer.audio_level(level, voice);
+            }
             let Some(pt) = writer.match_params(data.params) else {
                 self.stats.forwarding_errors += 1;
                 continue;
@@ -357,6 +436,114 @@ impl Plane {
                     self.stats.forwarding_errors += 1;
                     tracing::debug!(receiver = r.id, "write failed: {e}");
                 }
+            }
+        }
+    }
+
+    /// One audio frame's RFC 6464 level (str0m gives it negated, in -dBov).
+    fn audio_level(&mut self, from: &str, level: i8, now: Instant) {
+        let Some(ep) = self.endpoints.get(from) else {
+            return;
+        };
+        let Some(c) = self.conferences.get_mut(&ep.conference) else {
+            return;
+        };
+        let level = level.unsigned_abs().min(127);
+        if let Some(change) = c.detector.on_audio_level(from, level, now) {
+            let conference = ep.conference.clone();
+            self.speaker_changed(&conference, &change);
+        }
+    }
+
+    /// Tells every endpoint of `conference` who the dominant speaker is;
+    /// those whose socket is not open get it later (`flush_signals`).
+    fn speaker_changed(&mut self, conference: &str, change: &SpeakerChange) {
+        tracing::debug!(
+            conference,
+            dominant = %change.dominant,
+            silence = change.silence,
+            "dominant speaker"
+        );
+        let message = signal::speaker_message(change);
+        if let Some(channels) = &self.channels {
+            for ep in self.endpoints.values_mut() {
+                if ep.conference == conference && !channels.send(&ep.id, &message) {
+                    ep.speaker_pending = true;
+                }
+            }
+        }
+        if let Some(c) = self.conferences.get_mut(conference) {
+            c.last = Some(message);
+        }
+    }
+
+    /// Delivers what each endpoint has not got yet over the bridge channel:
+    /// its sources maps after a slot change, the latest dominant speaker.
+    /// What cannot be delivered (socket not open) is retried later.
+    fn flush_signals(&mut self, now: Instant) {
+        let Some(channels) = &self.channels else {
+            return;
+        };
+        for ep in self.endpoints.values_mut() {
+            if !(ep.slots_changed || ep.speaker_pending) || ep.signal_retry.is_some_and(|t| now < t)
+            {
+                continue;
+            }
+            let mut delivered = true;
+            if ep.slots_changed {
+                let maps = SlotMaps::of(ep);
+                if ep.sent_maps.as_ref() == Some(&maps) {
+                    ep.slots_changed = false;
+                } else if maps.messages().iter().all(|m| channels.send(&ep.id, m)) {
+                    tracing::debug!(receiver = ep.id, forwarded = ?maps.forwarded, "slot maps sent");
+                    ep.sent_maps = Some(maps);
+                    ep.slots_changed = false;
+                } else {
+                    delivered = false;
+                }
+            }
+            if ep.speaker_pending {
+                match self
+                    .conferences
+                    .get(&ep.conference)
+                    .and_then(|c| c.last.as_ref())
+                {
+                    Some(m) if !channels.send(&ep.id, m) => delivered = false,
+                    _ => ep.speaker_pending = false,
+                }
+            }
+            ep.signal_retry = (!delivered).then(|| now + SIGNAL_RETRY);
+        }
+    }
+
+    /// A message a participant sent over the bridge channel.
+    fn inbound(&mut self, msg: Inbound) {
+        let Some(ep) = self
+            .endpoints
+            .get_mut(&msg.endpoint)
+            .filter(|e| e.conference == msg.conference)
+        else {
+            tracing::debug!(
+                endpoint = msg.endpoint,
+                "bridge-channel message for no session"
+            );
+            return;
+        };
+        match &msg.message {
+            BridgeMessage::ReceiverVideoConstraints(c) => {
+                let changed = ep.constraints.apply(c);
+                tracing::debug!(receiver = ep.id, changed, constraints = ?ep.constraints, "receiver video constraints");
+            }
+            BridgeMessage::LastNChangedEvent(e) => {
+                let changed = ep.constraints.set_last_n(e.last_n);
+                tracing::debug!(receiver = ep.id, changed, last_n = e.last_n, "last-n");
+            }
+            other => {
+                tracing::debug!(
+                    endpoint = ep.id,
+                    class = other.colibri_class(),
+                    "bridge-channel message ignored"
+                );
             }
         }
     }

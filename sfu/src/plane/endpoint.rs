@@ -4,7 +4,8 @@
 //! Slot 0 of each kind is the participant's own sendrecv line (`audio`,
 //! `video`); slots `1..n` are sendonly lines (`audio-N`, `video-N`). A slot
 //! holds at most one publisher; [`Endpoint::assign`] gives a publisher the
-//! first free slot, [`Endpoint::release`] frees it.
+//! first free slot, [`Endpoint::release`] frees it; both mark the slots as
+//! changed, for the bridge channel's sources maps (see `signal`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -15,14 +16,28 @@ use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
 use str0m::rtp::Extension;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 
-use super::sdp::{self, MidName};
+use super::sdp::{self, MidName, SendSsrcs};
+use super::signal::SlotMaps;
 use super::PlaneError;
+use crate::media::allocation::ReceiverConstraints;
 
 /// A receive slot: one m-line we send on, and who is forwarded into it.
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub mid: Mid,
     pub publisher: Option<String>,
+    /// The SSRCs the slot is sent with (from our offer's `a=ssrc` lines).
+    pub ssrcs: Option<SendSsrcs>,
+}
+
+impl Slot {
+    fn new(mid: Mid) -> Slot {
+        Slot {
+            mid,
+            publisher: None,
+            ssrcs: None,
+        }
+    }
 }
 
 /// One participant's session.
@@ -45,6 +60,17 @@ pub(crate) struct Endpoint {
     pub mute_audio: bool,
     pub mute_video: bool,
     pub last_keyframe_request: Option<Instant>,
+    /// What the receiver asked for over the bridge channel (kept for the
+    /// allocation; forwarding does not use it yet).
+    pub constraints: ReceiverConstraints,
+    /// A slot changed since the sources maps were last delivered.
+    pub slots_changed: bool,
+    /// The sources maps last delivered over the bridge channel.
+    pub sent_maps: Option<SlotMaps>,
+    /// The conference's dominant speaker is still to be delivered.
+    pub speaker_pending: bool,
+    /// No bridge-channel delivery is retried before this.
+    pub signal_retry: Option<Instant>,
 }
 
 /// The Rtc configuration every endpoint shares: ICE-lite, Jitsi's payload
@@ -125,32 +151,33 @@ impl Endpoint {
         };
         let audio_in = add(MediaKind::Audio, Direction::SendRecv, "audio".into());
         let video_in = add(MediaKind::Video, Direction::SendRecv, "video".into());
-        let mut audio = vec![Slot {
-            mid: audio_in,
-            publisher: None,
-        }];
+        let mut audio = vec![Slot::new(audio_in)];
         for n in 1..audio_slots.max(1) {
             let mid = add(MediaKind::Audio, Direction::SendOnly, format!("audio-{n}"));
-            audio.push(Slot {
-                mid,
-                publisher: None,
-            });
+            audio.push(Slot::new(mid));
         }
-        let mut video = vec![Slot {
-            mid: video_in,
-            publisher: None,
-        }];
+        let mut video = vec![Slot::new(video_in)];
         for n in 1..video_slots.max(1) {
             let mid = add(MediaKind::Video, Direction::SendOnly, format!("video-{n}"));
-            video.push(Slot {
-                mid,
-                publisher: None,
-            });
+            video.push(Slot::new(mid));
         }
         let (offer, pending) = api
             .apply()
             .ok_or_else(|| PlaneError::Config("no changes to offer".into()))?;
         let offer = sdp::to_public(&offer.to_sdp_string(), &names);
+        // The SSRCs str0m put in the offer are the ones it sends with once
+        // the answer is in; the bridge channel names them to the receiver.
+        let ssrcs = sdp::send_ssrcs(&offer);
+        for slot in audio.iter_mut().chain(video.iter_mut()) {
+            let internal = slot.mid.to_string();
+            let public = names.iter().find(|n| n.internal == internal);
+            slot.ssrcs = public.and_then(|n| {
+                ssrcs
+                    .iter()
+                    .find(|(mid, _)| *mid == n.public)
+                    .map(|(_, s)| *s)
+            });
+        }
         let endpoint = Endpoint {
             id: id.to_owned(),
             conference: conference.to_owned(),
@@ -168,6 +195,11 @@ impl Endpoint {
             mute_audio: false,
             mute_video: false,
             last_keyframe_request: None,
+            constraints: ReceiverConstraints::new(),
+            slots_changed: false,
+            sent_maps: None,
+            speaker_pending: true,
+            signal_retry: None,
         };
         Ok((endpoint, offer))
     }
@@ -199,17 +231,14 @@ impl Endpoint {
             .map(|n| n.public.as_str())
     }
 
-    fn slots_mut(&mut self, kind: MediaKind) -> &mut Vec<Slot> {
-        if kind.is_audio() {
+    /// Gives `publisher` a slot of `kind` (first free), unless it has one.
+    pub fn assign(&mut self, publisher: &str, kind: MediaKind) -> Option<Mid> {
+        let changed = &mut self.slots_changed;
+        let slots = if kind.is_audio() {
             &mut self.audio_slots
         } else {
             &mut self.video_slots
-        }
-    }
-
-    /// Gives `publisher` a slot of `kind` (first free), unless it has one.
-    pub fn assign(&mut self, publisher: &str, kind: MediaKind) -> Option<Mid> {
-        let slots = self.slots_mut(kind);
+        };
         if let Some(s) = slots
             .iter()
             .find(|s| s.publisher.as_deref() == Some(publisher))
@@ -218,6 +247,7 @@ impl Endpoint {
         }
         let free = slots.iter_mut().find(|s| s.publisher.is_none())?;
         free.publisher = Some(publisher.to_owned());
+        *changed = true;
         Some(free.mid)
     }
 
@@ -230,6 +260,7 @@ impl Endpoint {
         {
             if s.publisher.as_deref() == Some(publisher) {
                 s.publisher = None;
+                self.slots_changed = true;
             }
         }
     }
@@ -323,5 +354,28 @@ mod tests {
         assert_eq!(e.assign("x", MediaKind::Audio), Some(c));
         assert_eq!(e.publisher_in(c), Some("x"));
         assert_eq!(e.assign("v", MediaKind::Video), Some(e.video_in));
+    }
+
+    #[test]
+    fn slot_ssrcs_are_those_of_the_offer_and_changes_are_marked() {
+        let (mut e, offer) = endpoint();
+        for slot in e.audio_slots.iter().chain(e.video_slots.iter()) {
+            let s = slot.ssrcs.expect("every slot has an ssrc");
+            assert!(offer.contains(&format!("a=ssrc:{} ", s.ssrc)), "{s:?}");
+            let video = e.video_slots.iter().any(|v| v.mid == slot.mid);
+            match s.rtx {
+                Some(rtx) => assert!(offer.contains(&format!("a=ssrc-group:FID {} {rtx}", s.ssrc))),
+                None => assert!(!video, "video slots have rtx"),
+            }
+        }
+        assert!(!e.slots_changed);
+        e.assign("b", MediaKind::Video);
+        assert!(e.slots_changed);
+        e.slots_changed = false;
+        e.assign("b", MediaKind::Video);
+        e.release("nobody");
+        assert!(!e.slots_changed, "nothing changed");
+        e.release("b");
+        assert!(e.slots_changed);
     }
 }

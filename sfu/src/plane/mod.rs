@@ -15,6 +15,15 @@
 //! does NACK/RTX and TWCC on each leg. Keyframe requests on a slot go to the
 //! publisher in it.
 //!
+//! The bridge channel (when started with [`start_with_channels`]): the plane
+//! detects the dominant speaker of each conference from the RFC 6464 audio
+//! levels of incoming audio and tells every endpoint; it tells each receiver
+//! who is in which of its slots (`AudioSourcesMap`, `VideoSourcesMap`,
+//! `ForwardedSources`); and it keeps what receivers ask for
+//! (`ReceiverVideoConstraints`, `LastNChangedEvent`). Endpoint keys are
+//! `room@conference.domain/nick`; messages name endpoints by nick (see
+//! [`signal`]).
+//!
 //! Simulcast: frames that carry a rid are not forwarded yet (only the
 //! non-simulcast stream is); layer selection belongs to `media::allocation`.
 //!
@@ -24,6 +33,7 @@
 mod driver;
 mod endpoint;
 pub mod sdp;
+pub mod signal;
 pub mod stun;
 
 use std::io;
@@ -31,6 +41,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+use crate::channel::Channels;
 
 /// Where the plane listens and how many slots each participant gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,8 +180,26 @@ pub struct PlaneHandle {
     local_addr: SocketAddr,
 }
 
-/// Binds the socket and starts the plane's task.
+/// Binds the socket and starts the plane's task, without a bridge channel.
 pub async fn start(config: PlaneConfig) -> io::Result<(PlaneHandle, PlaneEvents, JoinHandle<()>)> {
+    start_inner(config, None).await
+}
+
+/// As [`start`], talking to participants over the bridge channel: the plane
+/// sends through `channels` and takes its inbound messages
+/// ([`Channels::take_inbound`]; if they were taken already, inbound messages
+/// are not seen).
+pub async fn start_with_channels(
+    config: PlaneConfig,
+    channels: Channels,
+) -> io::Result<(PlaneHandle, PlaneEvents, JoinHandle<()>)> {
+    start_inner(config, Some(channels)).await
+}
+
+async fn start_inner(
+    config: PlaneConfig,
+    channels: Option<Channels>,
+) -> io::Result<(PlaneHandle, PlaneEvents, JoinHandle<()>)> {
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -181,9 +211,16 @@ pub async fn start(config: PlaneConfig) -> io::Result<(PlaneHandle, PlaneEvents,
     );
     let (tx, rx) = mpsc::channel(256);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let plane = driver::Plane::new(socket, local_addr, candidate, &config, events_tx);
+    let inbound = channels.as_ref().and_then(|c| {
+        let rx = c.take_inbound();
+        if rx.is_none() {
+            tracing::warn!("bridge-channel inbound already taken; constraints will be ignored");
+        }
+        rx
+    });
+    let plane = driver::Plane::new(socket, local_addr, candidate, &config, events_tx, channels);
     tracing::info!(%local_addr, %candidate, "media plane listening");
-    let task = tokio::spawn(driver::run(plane, rx));
+    let task = tokio::spawn(driver::run(plane, rx, inbound));
     Ok((PlaneHandle { tx, local_addr }, events_rx, task))
 }
 

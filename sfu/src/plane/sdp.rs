@@ -68,6 +68,66 @@ fn rename<'a>(sdp: &str, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
     out
 }
 
+/// The SSRCs we send with on one m-line, as written in an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendSsrcs {
+    /// The media SSRC.
+    pub ssrc: u32,
+    /// Its retransmission SSRC (the second of an `a=ssrc-group:FID`).
+    pub rtx: Option<u32>,
+}
+
+/// The send SSRCs of every m-line of `sdp` that has any, by mid: the
+/// `a=ssrc-group:FID` pair if there is one, else the first `a=ssrc`.
+pub fn send_ssrcs(sdp: &str) -> Vec<(String, SendSsrcs)> {
+    /// What one m-section said so far.
+    #[derive(Default)]
+    struct Section {
+        mid: Option<String>,
+        first: Option<u32>,
+        fid: Option<(u32, u32)>,
+    }
+    impl Section {
+        fn finish(self) -> Option<(String, SendSsrcs)> {
+            let ssrcs = match (self.fid, self.first) {
+                (Some((ssrc, rtx)), _) => SendSsrcs {
+                    ssrc,
+                    rtx: Some(rtx),
+                },
+                (None, Some(ssrc)) => SendSsrcs { ssrc, rtx: None },
+                (None, None) => return None,
+            };
+            Some((self.mid?, ssrcs))
+        }
+    }
+    let mut out = Vec::new();
+    let mut section: Option<Section> = None;
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if line.starts_with("m=") {
+            out.extend(section.take().and_then(Section::finish));
+            section = Some(Section::default());
+        }
+        let Some(s) = section.as_mut() else {
+            continue;
+        };
+        if let Some(m) = line.strip_prefix("a=mid:") {
+            s.mid = Some(m.to_owned());
+        } else if let Some(rest) = line.strip_prefix("a=ssrc-group:FID ") {
+            let mut it = rest.split(' ').filter_map(|t| t.parse().ok());
+            if let (Some(a), Some(b)) = (it.next(), it.next()) {
+                s.fid.get_or_insert((a, b));
+            }
+        } else if let Some(rest) = line.strip_prefix("a=ssrc:") {
+            if s.first.is_none() {
+                s.first = rest.split(' ').next().and_then(|t| t.parse().ok());
+            }
+        }
+    }
+    out.extend(section.and_then(Section::finish));
+    out
+}
+
 fn split_eol(line: &str) -> (&str, &str) {
     if let Some(b) = line.strip_suffix("\r\n") {
         (b, "\r\n")
@@ -104,6 +164,34 @@ mod tests {
             "v=0\r\na=group:BUNDLE audio video-1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:audio\r\na=msid:x1a t\r\nm=video 9 UDP/TLS/RTP/SAVPF 100\r\na=mid:video-1\r\n"
         );
         assert_eq!(to_internal(&public, &names()), sdp);
+    }
+
+    #[test]
+    fn send_ssrcs_per_mid_with_fid_pairs() {
+        let sdp = "v=0\r\na=group:BUNDLE audio video\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:audio\r\na=ssrc:11 cname:x\r\na=ssrc:11 msid:s t\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 100 96\r\na=mid:video-1\r\na=ssrc:21 cname:y\r\na=ssrc:22 cname:y\r\n\
+a=ssrc-group:FID 21 22\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:data\r\n";
+        assert_eq!(
+            send_ssrcs(sdp),
+            vec![
+                (
+                    "audio".to_owned(),
+                    SendSsrcs {
+                        ssrc: 11,
+                        rtx: None
+                    }
+                ),
+                (
+                    "video-1".to_owned(),
+                    SendSsrcs {
+                        ssrc: 21,
+                        rtx: Some(22)
+                    }
+                ),
+            ]
+        );
+        assert!(send_ssrcs("a=ssrc:garbage\nm=audio\na=ssrc:x").is_empty());
     }
 
     #[test]
