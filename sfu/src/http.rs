@@ -19,6 +19,10 @@ pub struct Status {
     pub rooms: AtomicU64,
     pub participants: AtomicU64,
     pub requests_refused: AtomicU64,
+    /// The media plane, asked for its figures on every scrape.
+    pub plane: std::sync::OnceLock<crate::plane::PlaneHandle>,
+    /// Participants at which the stress level reaches 1.0.
+    pub capacity: AtomicU64,
     started: Instant,
     /// What `/` tells a visitor (the XMPP server and domain).
     about: String,
@@ -31,6 +35,8 @@ impl Status {
             rooms: AtomicU64::new(0),
             participants: AtomicU64::new(0),
             requests_refused: AtomicU64::new(0),
+            plane: std::sync::OnceLock::new(),
+            capacity: AtomicU64::new(500),
             started: Instant::now(),
             about,
         })
@@ -63,7 +69,9 @@ async fn health(State(s): State<Arc<Status>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Arc<Status>>) -> impl IntoResponse {
-    let body = format!(
+    let participants = s.participants.load(Ordering::Relaxed);
+    let stress = participants as f64 / s.capacity.load(Ordering::Relaxed).max(1) as f64;
+    let mut body = format!(
         "# HELP sfu_up Whether the focus is connected to XMPP.\n# TYPE sfu_up gauge\nsfu_up {}\n\
          # HELP sfu_rooms Rooms the focus is in.\n# TYPE sfu_rooms gauge\nsfu_rooms {}\n\
          # HELP sfu_participants Participants in those rooms.\n# TYPE sfu_participants gauge\nsfu_participants {}\n\
@@ -75,6 +83,75 @@ async fn metrics(State(s): State<Arc<Status>>) -> impl IntoResponse {
         s.requests_refused.load(Ordering::Relaxed),
         s.started.elapsed().as_secs()
     );
+    body.push_str(&format!(
+        "# HELP sfu_stress_level Participants over capacity (1.0 = full).\n# TYPE sfu_stress_level gauge\nsfu_stress_level {stress}\n"
+    ));
+    let media = match s.plane.get() {
+        Some(plane) => Some(plane.stats().await),
+        None => None,
+    };
+    if let Some(m) = media {
+        for (name, help, kind, value) in [
+            (
+                "sfu_media_endpoints",
+                "Media sessions.",
+                "gauge",
+                m.endpoints as u64,
+            ),
+            (
+                "sfu_media_connected",
+                "Media sessions with ICE and DTLS up.",
+                "gauge",
+                m.connected as u64,
+            ),
+            (
+                "sfu_packets_in_total",
+                "UDP datagrams received.",
+                "counter",
+                m.packets_in,
+            ),
+            (
+                "sfu_bytes_in_total",
+                "UDP bytes received.",
+                "counter",
+                m.bytes_in,
+            ),
+            (
+                "sfu_packets_out_total",
+                "UDP datagrams sent.",
+                "counter",
+                m.packets_out,
+            ),
+            (
+                "sfu_bytes_out_total",
+                "UDP bytes sent.",
+                "counter",
+                m.bytes_out,
+            ),
+            (
+                "sfu_packets_dropped_total",
+                "Datagrams no session accepted.",
+                "counter",
+                m.dropped,
+            ),
+            (
+                "sfu_frames_forwarded_total",
+                "Frames forwarded to receivers.",
+                "counter",
+                m.frames_forwarded,
+            ),
+            (
+                "sfu_forwarding_errors_total",
+                "Frames that could not be forwarded.",
+                "counter",
+                m.forwarding_errors,
+            ),
+        ] {
+            body.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

@@ -105,6 +105,10 @@ pub async fn run_with_listener(
     let focus = Focus::new(settings);
     match plane {
         Some(plane) => {
+            status
+                .capacity
+                .store(config.media.capacity, std::sync::atomic::Ordering::Relaxed);
+            let _ = status.plane.set(plane.clone());
             let services = focus::driver::Services {
                 plane,
                 channels: Some(channels),

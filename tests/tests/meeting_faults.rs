@@ -162,6 +162,18 @@ async fn bad_input_is_refused_and_media_keeps_flowing() {
         assert_eq!(err.condition(), Some(&want), "{xml}");
     }
     media_continues(&m, &before).await;
+    // The media plane's counters saw the garbage and the forwarding.
+    let text = metrics(m.http).await;
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    // Most of the 301 datagrams (a burst: the socket buffer may lose some).
+    assert!(value("sfu_packets_dropped_total") >= 250, "{text}");
+    assert!(value("sfu_frames_forwarded_total") > 100, "{text}");
+    assert_eq!(value("sfu_media_connected"), 3, "{text}");
 
     // The first participant (the moderator) kicks the third.
     let kick = proto::parse_xml(&format!(
