@@ -1,6 +1,8 @@
 //! The media plane over real UDP on loopback, with in-process str0m clients
 //! (ordinary, non-ICE-lite peers) as participants.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -8,8 +10,7 @@ use sfu::plane::{self, PlaneConfig, PlaneEvent, PlaneEvents, PlaneHandle};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Candidate, Event, Rtc};
 use tokio::net::UdpSocket;
 
 /// A participant: a str0m peer with its own socket.
@@ -61,43 +62,16 @@ impl Client {
 
     /// Feeds whatever the socket has, then drains the Rtc's output.
     fn pump(&mut self) {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, source)) = self.socket.try_recv_from(&mut buf) {
-            let Ok(contents) = buf[..n].try_into() else {
-                continue;
-            };
-            let input = Input::Receive(
-                Instant::now(),
-                Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: self.addr,
-                    contents,
-                },
-            );
-            if self.rtc.accepts(&input) {
-                self.rtc.handle_input(input).unwrap();
+        common::pump(&mut self.rtc, &self.socket, self.addr, |e| match e {
+            Event::Connected => self.connected = true,
+            Event::KeyframeRequest(r) => {
+                self.keyframe_requests.push(r.mid.to_string());
             }
-        }
-        self.rtc
-            .handle_input(Input::Timeout(Instant::now()))
-            .unwrap();
-        loop {
-            match self.rtc.poll_output().unwrap() {
-                Output::Timeout(_) => break,
-                Output::Transmit(t) => {
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
-                }
-                Output::Event(Event::Connected) => self.connected = true,
-                Output::Event(Event::KeyframeRequest(r)) => {
-                    self.keyframe_requests.push(r.mid.to_string());
-                }
-                Output::Event(Event::MediaData(d)) => {
-                    self.received.push((d.mid.to_string(), d.data.to_vec()));
-                }
-                Output::Event(_) => {}
+            Event::MediaData(d) => {
+                self.received.push((d.mid.to_string(), d.data.to_vec()));
             }
-        }
+            _ => {}
+        });
     }
 
     /// Writes one frame on our own `audio` or `video` line.

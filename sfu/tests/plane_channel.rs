@@ -3,6 +3,8 @@
 //! WebSocket, on which we check what the plane says (dominant speaker, who
 //! is in which slot).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -14,8 +16,7 @@ use sfu::plane::{self, PlaneConfig, PlaneEvent, PlaneEvents, PlaneHandle};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Candidate, Event, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -108,40 +109,13 @@ impl Client {
         while let Ok(m) = self.channel.try_recv() {
             self.messages.push(m);
         }
-        let mut buf = [0u8; 2048];
-        while let Ok((n, source)) = self.socket.try_recv_from(&mut buf) {
-            let Ok(contents) = buf[..n].try_into() else {
-                continue;
-            };
-            let input = Input::Receive(
-                Instant::now(),
-                Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: self.addr,
-                    contents,
-                },
-            );
-            if self.rtc.accepts(&input) {
-                self.rtc.handle_input(input).unwrap();
+        common::pump(&mut self.rtc, &self.socket, self.addr, |e| match e {
+            Event::Connected => self.connected = true,
+            Event::MediaData(d) => {
+                self.received.push((d.mid.to_string(), d.data.to_vec()));
             }
-        }
-        self.rtc
-            .handle_input(Input::Timeout(Instant::now()))
-            .unwrap();
-        loop {
-            match self.rtc.poll_output().unwrap() {
-                Output::Timeout(_) => break,
-                Output::Transmit(t) => {
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
-                }
-                Output::Event(Event::Connected) => self.connected = true,
-                Output::Event(Event::MediaData(d)) => {
-                    self.received.push((d.mid.to_string(), d.data.to_vec()));
-                }
-                Output::Event(_) => {}
-            }
-        }
+            _ => {}
+        });
     }
 
     /// Writes frame `n` on our own `audio` line with an RFC 6464 `level`.
