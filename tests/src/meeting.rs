@@ -10,12 +10,22 @@ use xmpp_session::{Security, XmppConfig};
 use crate::webrtc::{MediaConfig, StreamKind, StreamStats, WebrtcParticipant};
 use crate::{Prosody, ProsodyOptions};
 
+/// A guest's (anonymous) XMPP settings for `prosody`.
 pub fn xmpp(prosody: &Prosody) -> XmppConfig {
     XmppConfig {
         server: prosody.c2s_addr().to_string(),
         domain: prosody.domain().to_owned(),
         security: Security::Plaintext,
         ..XmppConfig::default()
+    }
+}
+
+/// XMPP settings for `account` on `prosody` (anonymous without one).
+pub fn xmpp_as(prosody: &Prosody, account: Option<&crate::Account>) -> XmppConfig {
+    XmppConfig {
+        jid: account.map(crate::Account::jid).unwrap_or_default(),
+        password: account.map(|a| a.password.clone()).unwrap_or_default(),
+        ..xmpp(prosody)
     }
 }
 

@@ -18,19 +18,12 @@ use proto::presence::Features;
 use tests::{Account, Prosody, ProsodyOptions};
 use tokio::sync::mpsc::UnboundedReceiver;
 use xmpp_parsers::stanza_error::DefinedCondition;
-use xmpp_session::{Event, Handle, IqKind, Security, SessionConfig, XmppConfig};
+use xmpp_session::{Event, Handle, IqKind, SessionConfig, XmppConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn config(prosody: &Prosody, account: Option<&Account>) -> XmppConfig {
-    XmppConfig {
-        server: prosody.c2s_addr().to_string(),
-        domain: prosody.domain().to_owned(),
-        jid: account.map(Account::jid).unwrap_or_default(),
-        password: account.map(|a| a.password.clone()).unwrap_or_default(),
-        security: Security::Plaintext,
-        ..XmppConfig::default()
-    }
+    tests::meeting::xmpp_as(prosody, account)
 }
 
 fn client(

@@ -9,21 +9,16 @@ use proto::focus::ConferenceIq;
 use proto::presence::{Features, JitsiPresence};
 use tests::{Account, Prosody, ProsodyOptions};
 use tokio::sync::mpsc::UnboundedReceiver;
-use xmpp_session::{Event, Handle, IqKind, Security, SessionConfig, XmppConfig};
+use xmpp_session::{Event, Handle, IqKind, SessionConfig, XmppConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn xmpp_config(prosody: &Prosody, account: Option<&Account>, resource: &str) -> XmppConfig {
     XmppConfig {
-        server: prosody.c2s_addr().to_string(),
-        domain: prosody.domain().to_owned(),
-        jid: account.map(Account::jid).unwrap_or_default(),
-        password: account.map(|a| a.password.clone()).unwrap_or_default(),
         resource: resource.into(),
-        security: Security::Plaintext,
         reconnect_min_ms: 200,
         reconnect_max_ms: 2000,
-        ..XmppConfig::default()
+        ..tests::meeting::xmpp_as(prosody, account)
     }
 }
 
