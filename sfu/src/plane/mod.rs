@@ -203,7 +203,7 @@ async fn start_inner(
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let socket = tokio::net::UdpSocket::bind(config.bind).await?;
+    let socket = bind_udp(config.bind)?;
     let local_addr = socket.local_addr()?;
     let candidate = SocketAddr::new(
         config.advertise.unwrap_or(local_addr.ip()),
@@ -288,4 +288,24 @@ impl PlaneHandle {
             .await
             .unwrap_or_default()
     }
+}
+
+/// Socket buffers for the media port: a burst from many participants must
+/// not overflow the kernel's default (about 200 KiB) while the loop is busy.
+const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Binds the media port with large socket buffers (the kernel may cap them
+/// at its `net.core.rmem_max`/`wmem_max`; that is not an error).
+fn bind_udp(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("media port: cannot grow the receive buffer: {e}");
+    }
+    if let Err(e) = socket.set_send_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("media port: cannot grow the send buffer: {e}");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
 }
