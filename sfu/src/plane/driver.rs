@@ -150,6 +150,10 @@ impl Plane {
     }
 
     fn command(&mut self, cmd: Command) {
+        // Commands are rare and may change any session: poll them all next.
+        for ep in self.endpoints.values_mut() {
+            ep.dirty = true;
+        }
         match cmd {
             Command::Create {
                 conference,
@@ -321,6 +325,7 @@ impl Plane {
             self.stats.dropped += 1;
             return;
         }
+        ep.dirty = true;
         if let Err(e) = ep.rtc.handle_input(input) {
             tracing::warn!(endpoint = id, %source, "session error: {e}");
             ep.rtc.disconnect();
@@ -342,9 +347,11 @@ impl Plane {
         for ep in self.endpoints.values_mut() {
             if !ep.connected && now.saturating_duration_since(ep.created) > CONNECT_TIMEOUT {
                 tracing::info!(endpoint = ep.id, "no connection in time");
+                ep.dirty = true;
                 ep.rtc.disconnect();
             }
             if ep.next_timeout <= now && ep.rtc.is_alive() {
+                ep.dirty = true;
                 if let Err(e) = ep.rtc.handle_input(Input::Timeout(now)) {
                     tracing::warn!(endpoint = ep.id, "session error: {e}");
                     ep.rtc.disconnect();
@@ -358,7 +365,10 @@ impl Plane {
     fn drive(&mut self, now: Instant) {
         loop {
             let mut work = Vec::new();
-            for ep in self.endpoints.values_mut() {
+            // Only sessions that took input since their last poll can have
+            // output: polling all of them per datagram costs O(sessions).
+            for ep in self.endpoints.values_mut().filter(|e| e.dirty) {
+                ep.dirty = false;
                 poll(ep, &self.socket, &mut self.stats, &self.events, &mut work);
             }
             if work.is_empty() {
@@ -418,6 +428,7 @@ impl Plane {
             let Some(mid) = r.slot_of(from, kind) else {
                 continue;
             };
+            r.dirty = true;
             let Some(mut writer) = r.rtc.writer(mid) else {
                 continue;
             };
@@ -559,6 +570,7 @@ impl Plane {
             return;
         }
         let mid = ep.video_in;
+        ep.dirty = true;
         let Some(mut writer) = ep.rtc.writer(mid) else {
             return;
         };

@@ -55,6 +55,8 @@ pub(crate) struct Endpoint {
     pub audio_slots: Vec<Slot>,
     pub video_slots: Vec<Slot>,
     pub next_timeout: Instant,
+    /// Its Rtc took input since it was last polled: poll it.
+    pub dirty: bool,
     pub created: Instant,
     pub connected: bool,
     pub mute_audio: bool,
@@ -190,6 +192,7 @@ impl Endpoint {
             audio_slots: audio,
             video_slots: video,
             next_timeout: now,
+            dirty: true,
             created: now,
             connected: false,
             mute_audio: false,
