@@ -36,8 +36,23 @@ pub struct Inbound {
 #[derive(Debug)]
 struct Endpoint {
     conference: String,
-    token: String,
+    /// `None` until the focus registers the endpoint: nobody may connect.
+    token: Option<String>,
     tx: Option<mpsc::UnboundedSender<String>>,
+    /// Messages sent before the socket opened, the latest of each class,
+    /// delivered (after `ServerHello`) when it opens.
+    pending: Vec<(&'static str, String)>,
+}
+
+impl Endpoint {
+    fn unregistered() -> Self {
+        Endpoint {
+            conference: String::new(),
+            token: None,
+            tx: None,
+            pending: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -91,14 +106,13 @@ impl Channels {
 
     /// Allows `endpoint` of `conference` to connect with `token`.
     pub fn expect(&self, conference: &str, endpoint: &str, token: &str) {
-        self.lock().endpoints.insert(
-            endpoint.to_owned(),
-            Endpoint {
-                conference: conference.to_owned(),
-                token: token.to_owned(),
-                tx: None,
-            },
-        );
+        let mut inner = self.lock();
+        let e = inner
+            .endpoints
+            .entry(endpoint.to_owned())
+            .or_insert_with(Endpoint::unregistered);
+        e.conference = conference.to_owned();
+        e.token = Some(token.to_owned());
     }
 
     /// Forgets an endpoint and closes its socket.
@@ -111,15 +125,26 @@ impl Channels {
         self.lock().inbound_rx.take()
     }
 
-    /// Sends a message to one endpoint; false if it is not connected.
+    /// Sends a message to one endpoint. Until its socket opens, the latest
+    /// message of each class is kept and delivered on open (and dropped with
+    /// the endpoint by [`remove`](Self::remove)). True if it went out now.
     pub fn send(&self, endpoint: &str, message: &BridgeMessage) -> bool {
         let text = message.to_json();
-        let inner = self.lock();
-        inner
+        let mut inner = self.lock();
+        let e = inner
             .endpoints
-            .get(endpoint)
-            .and_then(|e| e.tx.as_ref())
-            .is_some_and(|tx| tx.send(text).is_ok())
+            .entry(endpoint.to_owned())
+            .or_insert_with(Endpoint::unregistered);
+        if e.tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(text.clone()).is_ok())
+        {
+            return true;
+        }
+        let class = message.colibri_class();
+        e.pending.retain(|(c, _)| *c != class);
+        e.pending.push((class, text));
+        false
     }
 
     /// Sends a message to every connected endpoint of a conference but `except`.
@@ -143,9 +168,7 @@ impl Channels {
     }
 
     fn relay(&self, conference: &str, from: &str, mut msg: proto::bridge_channel::EndpointMessage) {
-        // Clients know each other by endpoint id, the MUC nick: the part of
-        // our key after the room.
-        msg.from = Some(from.rsplit('/').next().unwrap_or(from).to_owned());
+        msg.from = Some(endpoint_id(from).to_owned());
         let to = msg.to.clone();
         let message = BridgeMessage::EndpointMessage(msg);
         if to.is_empty() {
@@ -159,6 +182,12 @@ impl Channels {
             self.send(&to, &message);
         }
     }
+}
+
+/// The id clients know an endpoint by (Jitsi's endpoint id, the MUC nick):
+/// the part of our `room@service/nick` key after the room.
+pub fn endpoint_id(key: &str) -> &str {
+    key.rsplit_once('/').map_or(key, |(_, nick)| nick)
 }
 
 /// The path part of an endpoint's bridge-channel URL.
@@ -191,12 +220,11 @@ async fn upgrade(
     Query(q): Query<Pwd>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let authorised = server == channels.server_id
-        && channels
-            .lock()
-            .endpoints
-            .get(&endpoint)
-            .is_some_and(|e| e.conference == conference && Some(&e.token) == q.pwd.as_ref());
+    let authorised =
+        server == channels.server_id
+            && channels.lock().endpoints.get(&endpoint).is_some_and(|e| {
+                e.conference == conference && e.token.is_some() && e.token == q.pwd
+            });
     if !authorised {
         tracing::warn!(%conference, %endpoint, "bridge channel refused: unknown endpoint or wrong pwd");
         return (StatusCode::FORBIDDEN, "unknown endpoint or wrong pwd").into_response();
@@ -206,20 +234,23 @@ async fn upgrade(
 
 async fn serve(channels: Channels, conference: String, endpoint: String, socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let inbound = {
-        let mut inner = channels.lock();
-        match inner.endpoints.get_mut(&endpoint) {
-            Some(e) => e.tx = Some(tx.clone()),
-            None => return,
-        }
-        inner.inbound_tx.clone()
-    };
-    tracing::info!(%conference, %endpoint, "bridge channel open");
-    let (mut sink, mut stream) = socket.split();
     let hello = BridgeMessage::ServerHello(ServerHello {
         version: Some(env!("CARGO_PKG_VERSION").into()),
     });
     let _ = tx.send(hello.to_json());
+    let inbound = {
+        let mut inner = channels.lock();
+        let Some(e) = inner.endpoints.get_mut(&endpoint) else {
+            return;
+        };
+        for (_, text) in e.pending.drain(..) {
+            let _ = tx.send(text);
+        }
+        e.tx = Some(tx.clone());
+        inner.inbound_tx.clone()
+    };
+    tracing::info!(%conference, %endpoint, "bridge channel open");
+    let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(text) = rx.recv().await {
             if sink.send(Message::Text(text.into())).await.is_err() {

@@ -48,6 +48,13 @@ async fn bridge_channel_relays_and_survives_garbage() {
         .await
         .is_err());
 
+    // A message sent before the socket opens waits for it (the latest of
+    // each class) and arrives after the hello.
+    let early = BridgeMessage::parse(
+        r#"{"colibriClass":"DominantSpeakerEndpointChangeEvent","dominantSpeakerEndpoint":"bbbb"}"#,
+    )
+    .unwrap();
+    assert!(!channels.send("aaaa", &early), "not delivered yet");
     let (mut a, _) = tokio_tungstenite::connect_async(url("aaaa", "s3cret"))
         .await
         .expect("a connects");
@@ -58,6 +65,11 @@ async fn bridge_channel_relays_and_survives_garbage() {
         next_message(&mut a).await,
         BridgeMessage::ServerHello(_)
     ));
+    assert_eq!(
+        next_message(&mut a).await,
+        early,
+        "the early message arrives on open"
+    );
     assert!(matches!(
         next_message(&mut b).await,
         BridgeMessage::ServerHello(_)

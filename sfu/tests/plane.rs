@@ -3,10 +3,12 @@
 
 mod common;
 
+use common::{connect, pump_for, Peer};
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sfu::plane::{self, PlaneConfig, PlaneEvent, PlaneEvents, PlaneHandle};
+use sfu::plane::{self, PlaneConfig, PlaneEvents, PlaneHandle};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaTime, Mid};
@@ -116,41 +118,6 @@ impl Client {
         mids.dedup();
         mids
     }
-}
-
-/// Pumps every client for `d`, a step each millisecond or two.
-async fn pump_for(clients: &mut [&mut Client], d: Duration) {
-    let end = Instant::now() + d;
-    loop {
-        for c in clients.iter_mut() {
-            c.pump();
-        }
-        if Instant::now() >= end {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-/// Pumps until every client is connected and the plane said so for each.
-async fn connect(clients: &mut [&mut Client], events: &mut PlaneEvents) {
-    let end = Instant::now() + Duration::from_secs(5);
-    let mut announced = Vec::new();
-    while Instant::now() < end {
-        pump_for(clients, Duration::from_millis(5)).await;
-        while let Ok(e) = events.try_recv() {
-            if let PlaneEvent::Connected { endpoint } = e {
-                announced.push(endpoint);
-            }
-        }
-        if clients
-            .iter()
-            .all(|c| c.connected && announced.iter().any(|a| a == c.name))
-        {
-            return;
-        }
-    }
-    panic!("not connected: announced {announced:?}");
 }
 
 fn audio_frame(n: u32) -> Vec<u8> {
@@ -452,4 +419,16 @@ async fn keyframe_request_on_a_slot_reaches_the_publisher() {
         "a got {:?}",
         a.keyframe_requests
     );
+}
+
+impl Peer for Client {
+    fn pump(&mut self) {
+        Client::pump(self)
+    }
+    fn is_connected(&self) -> bool {
+        self.connected
+    }
+    fn endpoint(&self) -> String {
+        self.name.to_owned()
+    }
 }

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{connect, pump_for, Peer};
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use proto::bridge_channel::BridgeMessage;
 use sfu::channel::Channels;
-use sfu::plane::{self, PlaneConfig, PlaneEvent, PlaneEvents, PlaneHandle};
+use sfu::plane::{self, PlaneConfig, PlaneEvents, PlaneHandle};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid};
@@ -172,40 +174,6 @@ fn frame(nick: &str, n: u32) -> Vec<u8> {
     p.push(b':');
     p.extend_from_slice(&n.to_be_bytes());
     p
-}
-
-/// Pumps every client for `d`, a step each millisecond or two.
-async fn pump_for(clients: &mut [&mut Client], d: Duration) {
-    let end = Instant::now() + d;
-    loop {
-        for c in clients.iter_mut() {
-            c.pump();
-        }
-        if Instant::now() >= end {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-async fn connect(clients: &mut [&mut Client], events: &mut PlaneEvents) {
-    let end = Instant::now() + Duration::from_secs(5);
-    let mut announced = Vec::new();
-    while Instant::now() < end {
-        pump_for(clients, Duration::from_millis(5)).await;
-        while let Ok(e) = events.try_recv() {
-            if let PlaneEvent::Connected { endpoint } = e {
-                announced.push(endpoint);
-            }
-        }
-        if clients
-            .iter()
-            .all(|c| c.connected && announced.contains(&key(c.nick)))
-        {
-            return;
-        }
-    }
-    panic!("not connected: announced {announced:?}");
 }
 
 /// A plane wired to a bridge channel served on loopback.
@@ -434,4 +402,16 @@ async fn a_receiver_learns_who_is_in_which_slot() {
     assert_eq!(audio.len(), 1);
     assert_eq!(video.len(), 1);
     assert_eq!(video[0].0, "bob-v0");
+}
+
+impl Peer for Client {
+    fn pump(&mut self) {
+        Client::pump(self)
+    }
+    fn is_connected(&self) -> bool {
+        self.connected
+    }
+    fn endpoint(&self) -> String {
+        key(self.nick)
+    }
 }

@@ -30,10 +30,6 @@ const MAX_SLEEP: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most one keyframe request per publisher in this interval.
 const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
-/// How often an undelivered bridge-channel message is retried (the socket
-/// usually opens a moment after the session is created).
-const SIGNAL_RETRY: Duration = Duration::from_millis(200);
-
 /// What one session's output asks of the others.
 enum Work {
     Media {
@@ -84,7 +80,7 @@ pub(crate) async fn run(
     let mut buf = vec![0u8; 2048];
     loop {
         plane.drive(Instant::now());
-        plane.flush_signals(Instant::now());
+        plane.flush_signals();
         let deadline = plane.next_deadline(Instant::now());
         tokio::select! {
             cmd = commands.recv() => match cmd {
@@ -477,10 +473,13 @@ impl Plane {
         );
         let message = signal::speaker_message(change);
         if let Some(channels) = &self.channels {
-            for ep in self.endpoints.values_mut() {
-                if ep.conference == conference && !channels.send(&ep.id, &message) {
-                    ep.speaker_pending = true;
-                }
+            // Sockets not open yet get it when they open (the channel keeps it).
+            for ep in self
+                .endpoints
+                .values()
+                .filter(|e| e.conference == conference)
+            {
+                channels.send(&ep.id, &message);
             }
         }
         if let Some(c) = self.conferences.get_mut(conference) {
@@ -488,42 +487,34 @@ impl Plane {
         }
     }
 
-    /// Delivers what each endpoint has not got yet over the bridge channel:
-    /// its sources maps after a slot change, the latest dominant speaker.
-    /// What cannot be delivered (socket not open) is retried later.
-    fn flush_signals(&mut self, now: Instant) {
+    /// Sends each endpoint what it has not been sent yet over the bridge
+    /// channel: its sources maps after a slot change, and (once, when it is
+    /// new) the conference's latest dominant speaker. The channel delivers
+    /// them when the endpoint's socket opens if it is not open yet.
+    fn flush_signals(&mut self) {
         let Some(channels) = &self.channels else {
             return;
         };
         for ep in self.endpoints.values_mut() {
-            if !(ep.slots_changed || ep.speaker_pending) || ep.signal_retry.is_some_and(|t| now < t)
-            {
-                continue;
-            }
-            let mut delivered = true;
-            if ep.slots_changed {
+            if std::mem::take(&mut ep.slots_changed) {
                 let maps = SlotMaps::of(ep);
-                if ep.sent_maps.as_ref() == Some(&maps) {
-                    ep.slots_changed = false;
-                } else if maps.messages().iter().all(|m| channels.send(&ep.id, m)) {
+                if ep.sent_maps.as_ref() != Some(&maps) {
+                    for m in maps.messages() {
+                        channels.send(&ep.id, &m);
+                    }
                     tracing::debug!(receiver = ep.id, forwarded = ?maps.forwarded, "slot maps sent");
                     ep.sent_maps = Some(maps);
-                    ep.slots_changed = false;
-                } else {
-                    delivered = false;
                 }
             }
-            if ep.speaker_pending {
-                match self
+            if std::mem::take(&mut ep.speaker_pending) {
+                if let Some(m) = self
                     .conferences
                     .get(&ep.conference)
                     .and_then(|c| c.last.as_ref())
                 {
-                    Some(m) if !channels.send(&ep.id, m) => delivered = false,
-                    _ => ep.speaker_pending = false,
+                    channels.send(&ep.id, m);
                 }
             }
-            ep.signal_retry = (!delivered).then(|| now + SIGNAL_RETRY);
         }
     }
 

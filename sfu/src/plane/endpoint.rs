@@ -69,10 +69,8 @@ pub(crate) struct Endpoint {
     pub slots_changed: bool,
     /// The sources maps last delivered over the bridge channel.
     pub sent_maps: Option<SlotMaps>,
-    /// The conference's dominant speaker is still to be delivered.
+    /// New: the conference's dominant speaker is still to be sent.
     pub speaker_pending: bool,
-    /// No bridge-channel delivery is retried before this.
-    pub signal_retry: Option<Instant>,
 }
 
 /// The Rtc configuration every endpoint shares: ICE-lite, Jitsi's payload
@@ -202,7 +200,6 @@ impl Endpoint {
             slots_changed: false,
             sent_maps: None,
             speaker_pending: true,
-            signal_retry: None,
         };
         Ok((endpoint, offer))
     }

@@ -34,10 +34,7 @@ use super::endpoint::{Endpoint, Slot};
 use super::sdp::SendSsrcs;
 use crate::media::speaker::{SpeakerChange, SpeakerDetector};
 
-/// The Jitsi endpoint id (MUC nick) of a plane endpoint key.
-pub fn nick(key: &str) -> &str {
-    key.rsplit_once('/').map_or(key, |(_, nick)| nick)
-}
+pub use crate::channel::endpoint_id as nick;
 
 /// The name of `key`'s audio (`-a0`) or video (`-v0`) source.
 pub fn source_name(key: &str, audio: bool) -> String {

@@ -41,3 +41,48 @@ pub fn pump(rtc: &mut Rtc, socket: &UdpSocket, addr: SocketAddr, mut on_event: i
         }
     }
 }
+
+/// A test client the helpers below can drive.
+pub trait Peer {
+    /// One round of its I/O (see [`pump`]).
+    fn pump(&mut self);
+    /// Whether its ICE and DTLS are up.
+    fn is_connected(&self) -> bool;
+    /// The plane's key for it.
+    fn endpoint(&self) -> String;
+}
+
+/// Pumps every client for `d`, a step each millisecond or two.
+pub async fn pump_for<P: Peer>(clients: &mut [&mut P], d: std::time::Duration) {
+    let end = Instant::now() + d;
+    loop {
+        for c in clients.iter_mut() {
+            c.pump();
+        }
+        if Instant::now() >= end {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// Pumps until every client is connected and the plane said so for each.
+pub async fn connect<P: Peer>(clients: &mut [&mut P], events: &mut sfu::plane::PlaneEvents) {
+    let end = Instant::now() + std::time::Duration::from_secs(5);
+    let mut announced = Vec::new();
+    while Instant::now() < end {
+        pump_for(clients, std::time::Duration::from_millis(5)).await;
+        while let Ok(e) = events.try_recv() {
+            if let sfu::plane::PlaneEvent::Connected { endpoint } = e {
+                announced.push(endpoint);
+            }
+        }
+        if clients
+            .iter()
+            .all(|c| c.is_connected() && announced.contains(&c.endpoint()))
+        {
+            return;
+        }
+    }
+    panic!("not connected: announced {announced:?}");
+}
