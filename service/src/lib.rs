@@ -92,6 +92,28 @@ where
     Ok(Some(config))
 }
 
+/// The whole of a binary's `main` after parsing its flags: [`prepare`] the
+/// config, run until Ctrl-C/SIGTERM, and turn the outcome into an exit code.
+pub async fn main<T, F, Fut>(
+    path: Option<&Path>,
+    print: bool,
+    env: fn(&mut T),
+    log: fn(&T) -> &LogConfig,
+    run: F,
+) -> std::process::ExitCode
+where
+    T: DeserializeOwned + Default + Serialize + Validate,
+    F: FnOnce(T, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let result = match prepare(path, print, env, log) {
+        Err(e) => Err(e.into()),
+        Ok(None) => Ok(()),
+        Ok(Some(config)) => run(config, Box::pin(shutdown_signal())).await,
+    };
+    exit_code(result)
+}
+
 /// Turns `main`'s result into an exit code, printing the error chain
 /// (no backtrace) on failure.
 pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {

@@ -21,19 +21,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    service::exit_code(
-        async {
-            let config = service::prepare(
-                args.config.as_deref(),
-                args.print_config,
-                sfu::Config::apply_env,
-                |c: &sfu::Config| &c.log,
-            )?;
-            match config {
-                Some(config) => sfu::run(config, service::shutdown_signal()).await,
-                None => Ok(()),
-            }
-        }
-        .await,
+    let config = args.config.as_deref();
+    service::main(
+        config,
+        args.print_config,
+        sfu::Config::apply_env,
+        |c| &c.log,
+        sfu::run,
     )
+    .await
 }
