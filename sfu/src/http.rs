@@ -135,14 +135,14 @@ async fn metrics(State(s): State<Arc<Status>>) -> impl IntoResponse {
                 m.dropped,
             ),
             (
-                "sfu_frames_forwarded_total",
-                "Frames forwarded to receivers.",
+                "sfu_packets_forwarded_total",
+                "RTP packets forwarded to receivers.",
                 "counter",
-                m.frames_forwarded,
+                m.packets_forwarded,
             ),
             (
                 "sfu_forwarding_errors_total",
-                "Frames that could not be forwarded.",
+                "Packets that could not be forwarded.",
                 "counter",
                 m.forwarding_errors,
             ),

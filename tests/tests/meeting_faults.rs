@@ -172,7 +172,7 @@ async fn bad_input_is_refused_and_media_keeps_flowing() {
     };
     // Most of the 301 datagrams (a burst: the socket buffer may lose some).
     assert!(value("sfu_packets_dropped_total") >= 250, "{text}");
-    assert!(value("sfu_frames_forwarded_total") > 100, "{text}");
+    assert!(value("sfu_packets_forwarded_total") > 100, "{text}");
     assert_eq!(value("sfu_media_connected"), 3, "{text}");
 
     // The first participant (the moderator) kicks the third.

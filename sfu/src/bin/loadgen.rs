@@ -598,7 +598,7 @@ fn report(args: &Args, t: &Tally, a: &Snapshot, b: &Snapshot, secs: f64, after: 
     let d = |f: fn(&PlaneStats) -> u64| f(&b.stats).saturating_sub(f(&a.stats)) as f64;
     let pkts_out = d(|s| s.packets_out);
     let pkts_in = d(|s| s.packets_in);
-    let frames = d(|s| s.frames_forwarded);
+    let frames = d(|s| s.packets_forwarded);
     let fanout = args.participants.saturating_sub(1) as f64;
     let expected = (t.audio_sent + t.video_sent) as f64 * fanout;
     let received = (t.audio_recv + t.video_recv) as f64;

@@ -10,38 +10,52 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::bridge_channel::BridgeMessage;
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind};
+use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc as RtpSsrc};
 use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::endpoint::Endpoint;
-use super::signal::{self, Conference, SlotMaps};
+use super::forward::{Codec, Incoming};
+use super::sdp::{PT_H264, PT_VP8};
+use super::signal::{self, source_name, Conference, SlotMaps};
 use super::{stun, Command, PlaneConfig, PlaneError, PlaneEvent, PlaneStats};
 use crate::channel::{Channels, Inbound};
+use crate::media::allocation::{self, SourceOffer};
 use crate::media::speaker::SpeakerChange;
-use crate::media::EndpointId;
+use crate::media::{EndpointId, SourceName};
 
 /// The longest the loop sleeps without looking at timeouts.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// A session that has not connected by then is ended (an ICE-lite agent
 /// with no candidate pair never times out by itself).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// At most one keyframe request per publisher in this interval.
-const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+/// At most one keyframe request per publisher's layer in this interval.
+const KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
+/// How often every receiver's layers are chosen again (layers start and
+/// stop, bitrates move).
+const ALLOCATION_INTERVAL: Duration = Duration::from_millis(250);
+/// The bandwidth assumed for a receiver without an estimate or a
+/// `assumedBandwidthBps` of its own.
+const DEFAULT_BANDWIDTH_BPS: u64 = 20_000_000;
+
 /// What one session's output asks of the others.
 enum Work {
-    Media {
+    Rtp {
         from: String,
         kind: MediaKind,
-        data: Box<MediaData>,
+        layer: usize,
+        packet: Box<RtpPacket>,
     },
     Keyframe {
         publisher: String,
+        layer: usize,
         kind: KeyframeRequestKind,
     },
-    Connected(String),
+    /// A publisher's layer (re)started: choose layers before forwarding it.
+    LayerStarted,
 }
 
 pub(crate) struct Plane {
@@ -61,6 +75,8 @@ pub(crate) struct Plane {
     channels: Option<Channels>,
     /// Dominant-speaker state per conference with endpoints.
     conferences: HashMap<String, Conference>,
+    /// When every receiver's layers are chosen next.
+    next_allocation: Instant,
 }
 
 /// The next inbound bridge-channel message; pending forever without one.
@@ -130,6 +146,7 @@ impl Plane {
             stats: PlaneStats::default(),
             channels,
             conferences: HashMap::new(),
+            next_allocation: Instant::now(),
         }
     }
 
@@ -142,6 +159,7 @@ impl Plane {
             .values()
             .map(|e| e.next_timeout)
             .chain(speakers)
+            .chain(std::iter::once(self.next_allocation))
             .fold(now + MAX_SLEEP, Instant::min)
     }
 
@@ -260,7 +278,8 @@ impl Plane {
     }
 
     /// Gives every publisher of `conference` a slot at every other
-    /// participant where one is free; asks for a keyframe for new video.
+    /// participant where one is free, and chooses the layers at once (a
+    /// receiver's forwarder asks for the keyframe it needs).
     fn fill_slots(&mut self, conference: &str) {
         let members: Vec<String> = self
             .order
@@ -272,19 +291,16 @@ impl Plane {
             })
             .cloned()
             .collect();
-        let now = Instant::now();
         for receiver in &members {
             for publisher in members.iter().filter(|p| *p != receiver) {
                 let Some(r) = self.endpoints.get_mut(receiver) else {
                     continue;
                 };
                 r.assign(publisher, MediaKind::Audio);
-                let had_video = r.slot_of(publisher, MediaKind::Video).is_some();
-                if r.assign(publisher, MediaKind::Video).is_some() && !had_video {
-                    self.request_keyframe(publisher, KeyframeRequestKind::Pli, now);
-                }
+                r.assign(publisher, MediaKind::Video);
             }
         }
+        self.next_allocation = Instant::now();
     }
 
     fn receive(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
@@ -340,6 +356,10 @@ impl Plane {
         for (conference, change) in changes {
             self.speaker_changed(&conference, &change);
         }
+        if self.next_allocation <= now {
+            self.allocate(now);
+            self.next_allocation = now + ALLOCATION_INTERVAL;
+        }
         for ep in self.endpoints.values_mut() {
             if !ep.connected && now.saturating_duration_since(ep.created) > CONNECT_TIMEOUT {
                 tracing::info!(endpoint = ep.id, "no connection in time");
@@ -388,60 +408,169 @@ impl Plane {
 
     fn apply(&mut self, work: Work, now: Instant) {
         match work {
-            Work::Media { from, kind, data } => {
-                if let Some(level) = data.ext_vals.audio_level.filter(|_| kind.is_audio()) {
+            Work::Rtp {
+                from,
+                kind,
+                layer,
+                packet,
+            } => {
+                if let Some(level) = packet
+                    .header
+                    .ext_vals
+                    .audio_level
+                    .filter(|_| kind.is_audio())
+                {
                     self.audio_level(&from, level, now);
                 }
-                self.forward(&from, kind, &data)
+                self.forward(&from, kind, layer, &packet, now)
             }
-            Work::Keyframe { publisher, kind } => self.request_keyframe(&publisher, kind, now),
-            Work::Connected(id) => {
-                let publishers: Vec<String> = self
-                    .endpoints
-                    .get(&id)
-                    .map(|e| {
-                        e.video_slots
-                            .iter()
-                            .filter_map(|s| s.publisher.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for p in publishers {
-                    self.request_keyframe(&p, KeyframeRequestKind::Pli, now);
-                }
+            Work::Keyframe {
+                publisher,
+                layer,
+                kind,
+            } => self.request_keyframe(&publisher, layer, kind, now),
+            Work::LayerStarted => {
+                self.allocate(now);
+                self.next_allocation = now + ALLOCATION_INTERVAL;
             }
         }
     }
 
-    fn forward(&mut self, from: &str, kind: MediaKind, data: &MediaData) {
+    /// Writes one of `from`'s packets into the slot each receiver of the
+    /// conference has for it, as that slot's forwarder says.
+    fn forward(
+        &mut self,
+        from: &str,
+        kind: MediaKind,
+        layer: usize,
+        packet: &RtpPacket,
+        now: Instant,
+    ) {
         let Some(conference) = self.endpoints.get(from).map(|e| e.conference.clone()) else {
             return;
         };
+        let header = &packet.header;
+        let pt = *header.payload_type;
+        let codec = match kind {
+            MediaKind::Audio => Codec::Audio,
+            _ if pt == PT_VP8 => Codec::Vp8,
+            _ if pt == PT_H264 => Codec::H264,
+            _ => Codec::OtherVideo,
+        };
+        let incoming = Incoming {
+            ssrc: *header.ssrc,
+            seq: header.sequence_number,
+            ts: header.timestamp,
+            layer,
+            codec,
+            keyframe_start: codec.is_keyframe_start(&packet.payload),
+            payload: &packet.payload,
+        };
+        let exts = ExtensionValues {
+            audio_level: header.ext_vals.audio_level,
+            voice_activity: header.ext_vals.voice_activity,
+            ..Default::default()
+        };
+        let mut wanted: Option<usize> = None;
         for r in self.endpoints.values_mut() {
             if r.id == from || r.conference != conference || !r.connected {
                 continue;
             }
-            let Some(mid) = r.slot_of(from, kind) else {
+            let slots = if kind.is_audio() {
+                &mut r.audio_slots
+            } else {
+                &mut r.video_slots
+            };
+            let Some(slot) = slots
+                .iter_mut()
+                .find(|s| s.publisher.as_deref() == Some(from))
+            else {
                 continue;
             };
-            r.dirty = true;
-            let Some(mut writer) = r.rtc.writer(mid) else {
-                continue;
-            };
-            if let (Some(level), Some(voice)) =
-                (data.ext_vals.audio_level, data.ext_vals.voice_activity)
-            {
-                writer = writer.audio_level(level, voice);
+            let f = slot.fwd.forward(&incoming, now);
+            if f.wants_keyframe {
+                wanted = wanted.max(slot.fwd.target);
             }
-            let Some(pt) = writer.match_params(data.params) else {
+            let Some((seq, ts)) = f.out else {
+                continue;
+            };
+            let ssrc = RtpSsrc::from(slot.ssrcs.ssrc);
+            r.dirty = true;
+            let mut api = r.rtc.direct_api();
+            let Some(stream) = api.stream_tx(&ssrc) else {
                 self.stats.forwarding_errors += 1;
                 continue;
             };
-            match writer.write(pt, data.network_time, data.time, data.data.clone()) {
-                Ok(()) => self.stats.frames_forwarded += 1,
-                Err(e) => {
-                    self.stats.forwarding_errors += 1;
-                    tracing::debug!(receiver = r.id, "write failed: {e}");
+            let payload = match f.payload {
+                Some(p) => p.into(),
+                None => packet.payload.clone(),
+            };
+            stream.write_rtp(
+                RtpWrite::new(
+                    header.payload_type,
+                    seq.into(),
+                    ts,
+                    packet.timestamp,
+                    payload,
+                )
+                .marker(header.marker)
+                .ext_vals(exts.clone())
+                .nackable(!kind.is_audio()),
+            );
+            self.stats.packets_forwarded += 1;
+        }
+        if let Some(layer) = wanted {
+            self.request_keyframe(from, layer, KeyframeRequestKind::Pli, now);
+        }
+    }
+
+    /// Chooses, for every receiver, the layer of each video source in its
+    /// slots (`media::allocation`, from its constraints and bandwidth).
+    fn allocate(&mut self, now: Instant) {
+        let offers: HashMap<&str, Vec<_>> = self
+            .endpoints
+            .iter()
+            .map(|(id, e)| (id.as_str(), e.layers.offer(now)))
+            .collect();
+        let mut targets: Vec<(String, Vec<Option<usize>>)> = Vec::new();
+        for r in self.endpoints.values() {
+            let sources: Vec<SourceOffer> = r
+                .video_slots
+                .iter()
+                .filter_map(|s| {
+                    let p = s.publisher.as_deref()?;
+                    Some(SourceOffer {
+                        name: SourceName::from(source_name(p, false)),
+                        layers: offers.get(p)?.clone(),
+                    })
+                })
+                .collect();
+            if sources.is_empty() {
+                continue;
+            }
+            let bwe = r
+                .bwe_bps
+                .or(r.constraints.assumed_bandwidth_bps())
+                .unwrap_or(DEFAULT_BANDWIDTH_BPS);
+            let a = allocation::allocate(&r.constraints, &sources, bwe);
+            let layers = r
+                .video_slots
+                .iter()
+                .map(|s| {
+                    s.publisher
+                        .as_deref()
+                        .and_then(|p| a.layer(&source_name(p, false)))
+                })
+                .collect();
+            targets.push((r.id.clone(), layers));
+        }
+        for (id, layers) in targets {
+            if let Some(r) = self.endpoints.get_mut(&id) {
+                for (slot, target) in r.video_slots.iter_mut().zip(layers) {
+                    if slot.fwd.target != target {
+                        tracing::debug!(receiver = id, slot = %slot.mid, ?target, "layer");
+                    }
+                    slot.fwd.target = target;
                 }
             }
         }
@@ -550,24 +679,27 @@ impl Plane {
         }
     }
 
-    fn request_keyframe(&mut self, publisher: &str, kind: KeyframeRequestKind, now: Instant) {
+    /// Asks `publisher` for a keyframe on its video `layer`, at most once
+    /// per layer in [`KEYFRAME_INTERVAL`].
+    fn request_keyframe(
+        &mut self,
+        publisher: &str,
+        layer: usize,
+        kind: KeyframeRequestKind,
+        now: Instant,
+    ) {
         let Some(ep) = self.endpoints.get_mut(publisher) else {
             return;
         };
-        if ep
-            .last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL)
-        {
-            return;
-        }
-        let mid = ep.video_in;
-        ep.dirty = true;
-        let Some(mut writer) = ep.rtc.writer(mid) else {
+        let Some(last) = ep.keyframe_requested.get(layer).copied() else {
             return;
         };
-        if writer.is_request_keyframe_possible(kind) && writer.request_keyframe(None, kind).is_ok()
-        {
-            ep.last_keyframe_request = Some(now);
+        if last.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL) {
+            return;
+        }
+        if ep.request_keyframe(layer, kind) {
+            ep.keyframe_requested[layer] = Some(now);
+            ep.dirty = true;
         }
     }
 }
@@ -623,14 +755,13 @@ fn on_event(
             let _ = events.send(PlaneEvent::Connected {
                 endpoint: ep.id.clone(),
             });
-            work.push(Work::Connected(ep.id.clone()));
         }
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
             tracing::info!(endpoint = ep.id, "ice disconnected");
             ep.rtc.disconnect();
         }
-        Event::MediaData(data) => {
-            let Some(kind) = ep.incoming_kind(data.mid) else {
+        Event::RtpPacket(packet) => {
+            let Some((kind, layer)) = ep.incoming(*packet.header.ssrc) else {
                 return;
             };
             let muted = if kind.is_audio() {
@@ -638,35 +769,45 @@ fn on_event(
             } else {
                 ep.mute_video
             };
-            // Simulcast layers are not forwarded yet (see the module doc).
-            if muted || data.rid.is_some() {
+            if muted {
                 return;
             }
-            if kind.is_video() && !data.contiguous {
-                work.push(Work::Keyframe {
-                    publisher: ep.id.clone(),
-                    kind: KeyframeRequestKind::Pli,
-                });
+            if kind.is_video() {
+                if !ep.layers.is_active(layer, packet.timestamp) {
+                    work.push(Work::LayerStarted);
+                }
+                ep.layers
+                    .on_packet(layer, packet.payload.len(), packet.timestamp);
             }
-            work.push(Work::Media {
+            work.push(Work::Rtp {
                 from: ep.id.clone(),
                 kind,
-                data: Box::new(data),
+                layer,
+                packet: Box::new(packet),
             });
         }
         Event::KeyframeRequest(req) => {
-            if let Some(publisher) = ep.publisher_in(req.mid) {
-                tracing::debug!(
-                    receiver = ep.id,
-                    slot = ep.public_mid(req.mid),
-                    publisher,
-                    "keyframe request"
-                );
-                work.push(Work::Keyframe {
-                    publisher: publisher.to_owned(),
-                    kind: req.kind,
-                });
-            }
+            let Some(slot) = ep.slot(req.mid) else {
+                return;
+            };
+            let (Some(publisher), Some(layer)) = (
+                slot.publisher.as_deref(),
+                slot.fwd.current.or(slot.fwd.target),
+            ) else {
+                return;
+            };
+            tracing::debug!(
+                receiver = ep.id,
+                slot = ep.public_mid(req.mid),
+                publisher,
+                layer,
+                "keyframe request"
+            );
+            work.push(Work::Keyframe {
+                publisher: publisher.to_owned(),
+                layer,
+                kind: req.kind,
+            });
         }
         _ => {}
     }

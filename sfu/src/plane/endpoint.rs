@@ -1,43 +1,44 @@
-//! One participant's session: its str0m [`Rtc`] (ICE-lite, offerer), its
-//! named m-lines and its receive slots.
+//! One participant's session: its str0m [`Rtc`] (ICE-lite, RTP mode, direct
+//! API: we choose the mids and SSRCs and write the SDP ourselves, see
+//! `sdp`), its receive slots and, as a publisher, its incoming streams.
 //!
-//! Slot 0 of each kind is the participant's own sendrecv line (`audio`,
-//! `video`); slots `1..n` are sendonly lines (`audio-N`, `video-N`). A slot
+//! Audio slot 0 is the participant's own sendrecv line `audio`; the other
+//! slots are sendonly lines (`audio-N`, `video-N`, N from 1). The own
+//! `video` line is recvonly from our side (it takes the participant's
+//! simulcast; receivers of a simulcast line cannot also be told its SSRCs). A slot
 //! holds at most one publisher; [`Endpoint::assign`] gives a publisher the
 //! first free slot, [`Endpoint::release`] frees it; both mark the slots as
-//! changed, for the bridge channel's sources maps (see `signal`).
+//! changed, for the bridge channel's sources maps (see `signal`). Each slot
+//! has its own outgoing stream ([`Forwarder`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::{Codec, FormatParams};
-use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
-use str0m::rtp::Extension;
+use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
+use str0m::rtp::{Extension, Ssrc as RtpSsrc};
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 
-use super::sdp::{self, MidName, SendSsrcs};
+use super::forward::Forwarder;
+use super::sdp::{self, OfferLine, SendSsrcs, Setup};
 use super::signal::SlotMaps;
 use super::PlaneError;
 use crate::media::allocation::ReceiverConstraints;
+use crate::media::layers::SourceLayers;
+use crate::media::Ssrc;
+
+/// At most this many simulcast layers are taken from an answer.
+const MAX_LAYERS: usize = 4;
 
 /// A receive slot: one m-line we send on, and who is forwarded into it.
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub mid: Mid,
     pub publisher: Option<String>,
-    /// The SSRCs the slot is sent with (from our offer's `a=ssrc` lines).
-    pub ssrcs: Option<SendSsrcs>,
-}
-
-impl Slot {
-    fn new(mid: Mid) -> Slot {
-        Slot {
-            mid,
-            publisher: None,
-            ssrcs: None,
-        }
-    }
+    /// The SSRCs the slot is sent with (as written in our offer).
+    pub ssrcs: SendSsrcs,
+    pub fwd: Forwarder,
 }
 
 /// One participant's session.
@@ -46,11 +47,11 @@ pub(crate) struct Endpoint {
     pub conference: String,
     pub rtc: Rtc,
     pub ufrag: String,
-    pending: Option<SdpPendingOffer>,
-    names: Vec<MidName>,
+    answered: bool,
+    lines: Vec<OfferLine>,
     /// The participant's microphone line (also audio slot 0).
     pub audio_in: Mid,
-    /// The participant's camera line (also video slot 0).
+    /// The participant's camera line (we only receive on it).
     pub video_in: Mid,
     pub audio_slots: Vec<Slot>,
     pub video_slots: Vec<Slot>,
@@ -61,35 +62,43 @@ pub(crate) struct Endpoint {
     pub connected: bool,
     pub mute_audio: bool,
     pub mute_video: bool,
-    pub last_keyframe_request: Option<Instant>,
-    /// What the receiver asked for over the bridge channel (kept for the
-    /// allocation; forwarding does not use it yet).
+    /// Last keyframe request per layer of its video.
+    pub keyframe_requested: [Option<Instant>; MAX_LAYERS],
+    /// What the receiver asked for over the bridge channel.
     pub constraints: ReceiverConstraints,
+    /// Its egress bandwidth estimate, when str0m has one.
+    pub bwe_bps: Option<u64>,
     /// A slot changed since the sources maps were last delivered.
     pub slots_changed: bool,
     /// The sources maps last delivered over the bridge channel.
     pub sent_maps: Option<SlotMaps>,
     /// New: the conference's dominant speaker is still to be sent.
     pub speaker_pending: bool,
+    /// Its video's layers (one without simulcast), lowest first.
+    pub layers: SourceLayers,
+    /// The rids of its layers, lowest first (empty without rid simulcast).
+    layer_rids: Vec<Rid>,
+    /// Incoming SSRC -> (kind, layer), as learned.
+    incoming: HashMap<u32, (MediaKind, usize)>,
 }
 
-/// The Rtc configuration every endpoint shares: ICE-lite, Jitsi's payload
-/// types and header extension ids.
+/// The Rtc configuration every endpoint shares: ICE-lite, RTP mode, Jitsi's
+/// payload types and header extension ids (those `sdp` writes).
 fn rtc_config() -> RtcConfig {
     let mut config = RtcConfig::new()
         .set_ice_lite(true)
+        .set_rtp_mode(true)
         .clear_codecs()
         .clear_extension_map()
-        .set_extension(1, Extension::AudioLevel)
-        .set_extension(3, Extension::AbsoluteSendTime)
-        .set_extension(5, Extension::TransportSequenceNumber);
-    // The mid extension (Jitsi's id 10) is left out on purpose: str0m picks
-    // its own mids and we rename them in the SDP text only (see `sdp`), so
-    // the value on the wire would contradict the SDP and browsers drop
-    // packets whose MID they do not know. Routing is by a=ssrc instead.
+        .set_extension(sdp::EXT_AUDIO_LEVEL, Extension::AudioLevel)
+        .set_extension(sdp::EXT_ABS_SEND_TIME, Extension::AbsoluteSendTime)
+        .set_extension(sdp::EXT_TRANSPORT_CC, Extension::TransportSequenceNumber)
+        .set_extension(sdp::EXT_MID, Extension::RtpMid)
+        .set_extension(sdp::EXT_RID, Extension::RtpStreamId)
+        .set_extension(sdp::EXT_REPAIRED_RID, Extension::RepairedRtpStreamId);
     let codecs = config.codec_config();
     codecs.add_config(
-        Pt::from(111),
+        Pt::from(sdp::PT_OPUS),
         None,
         Codec::Opus,
         Frequency::FORTY_EIGHT_KHZ,
@@ -102,7 +111,7 @@ fn rtc_config() -> RtcConfig {
         },
     );
     codecs.add_config(
-        Pt::from(126),
+        Pt::from(sdp::PT_TELEPHONE_EVENT),
         None,
         Codec::Tele,
         Frequency::EIGHT_KHZ,
@@ -110,19 +119,24 @@ fn rtc_config() -> RtcConfig {
         FormatParams::default(),
     );
     codecs.add_config(
-        Pt::from(100),
-        Some(Pt::from(96)),
+        Pt::from(sdp::PT_VP8),
+        Some(Pt::from(sdp::PT_VP8_RTX)),
         Codec::Vp8,
         Frequency::NINETY_KHZ,
         None,
         FormatParams::default(),
     );
-    codecs.add_h264(Pt::from(107), Some(Pt::from(99)), true, 0x42e01f);
+    codecs.add_h264(
+        Pt::from(sdp::PT_H264),
+        Some(Pt::from(sdp::PT_H264_RTX)),
+        true,
+        sdp::H264_PROFILE_LEVEL_ID,
+    );
     config
 }
 
 impl Endpoint {
-    /// A new session and its SDP offer (mids already renamed to ours).
+    /// A new session and its SDP offer.
     pub fn new(
         id: &str,
         conference: &str,
@@ -132,61 +146,81 @@ impl Endpoint {
         now: Instant,
     ) -> Result<(Endpoint, String), PlaneError> {
         let creds = IceCreds::new();
-        let ufrag = creds.ufrag.clone();
-        let mut rtc = rtc_config().set_local_ice_credentials(creds).build(now);
+        let mut rtc = rtc_config()
+            .set_local_ice_credentials(creds.clone())
+            .build(now);
         let host = Candidate::host(candidate, "udp")
             .map_err(|e| PlaneError::Config(format!("candidate {candidate}: {e}")))?;
         rtc.add_local_candidate(host);
 
-        let mut names = Vec::new();
-        let mut api = rtc.sdp_api();
-        let stream = Some(format!("jvb-{id}"));
-        let mut add = |kind: MediaKind, dir: Direction, public: String| {
-            let mid = api.add_media(kind, dir, stream.clone(), None, None);
-            names.push(MidName {
-                internal: mid.to_string(),
-                public,
+        let mut lines = Vec::new();
+        let mut api = rtc.direct_api();
+        let fingerprint = api.local_dtls_fingerprint().to_string();
+        let mut add = |audio: bool, own: bool, name: String| {
+            let mid = Mid::from(name.as_str());
+            let sends = audio || !own;
+            let kind = if audio {
+                MediaKind::Audio
+            } else {
+                MediaKind::Video
+            };
+            let media = api.declare_media(mid, kind);
+            if own && !audio {
+                for rid in sdp::SIMULCAST_RIDS {
+                    media.expect_rid_rx(Rid::from(rid));
+                }
+            }
+            let ssrcs = sends.then(|| {
+                let ssrc = api.new_ssrc();
+                let rtx = (!audio).then(|| api.new_ssrc());
+                api.declare_stream_tx(ssrc, rtx, mid, None);
+                SendSsrcs {
+                    ssrc: *ssrc,
+                    rtx: rtx.map(|r| *r),
+                }
             });
-            mid
+            lines.push(OfferLine {
+                mid: name,
+                audio,
+                own,
+                ssrcs,
+            });
+            ssrcs.map(|ssrcs| Slot {
+                mid,
+                publisher: None,
+                ssrcs,
+                fwd: Forwarder::new(audio),
+            })
         };
-        let audio_in = add(MediaKind::Audio, Direction::SendRecv, "audio".into());
-        let video_in = add(MediaKind::Video, Direction::SendRecv, "video".into());
-        let mut audio = vec![Slot::new(audio_in)];
+        let mut audio: Vec<Slot> = add(true, true, "audio".into()).into_iter().collect();
+        add(false, true, "video".into());
         for n in 1..audio_slots.max(1) {
-            let mid = add(MediaKind::Audio, Direction::SendOnly, format!("audio-{n}"));
-            audio.push(Slot::new(mid));
+            audio.extend(add(true, false, format!("audio-{n}")));
         }
-        let mut video = vec![Slot::new(video_in)];
-        for n in 1..video_slots.max(1) {
-            let mid = add(MediaKind::Video, Direction::SendOnly, format!("video-{n}"));
-            video.push(Slot::new(mid));
+        let mut video = Vec::new();
+        for n in 1..=video_slots {
+            video.extend(add(false, false, format!("video-{n}")));
         }
-        let (offer, pending) = api
-            .apply()
-            .ok_or_else(|| PlaneError::Config("no changes to offer".into()))?;
-        let offer = sdp::to_public(&offer.to_sdp_string(), &names);
-        // The SSRCs str0m put in the offer are the ones it sends with once
-        // the answer is in; the bridge channel names them to the receiver.
-        let ssrcs = sdp::send_ssrcs(&offer);
-        for slot in audio.iter_mut().chain(video.iter_mut()) {
-            let internal = slot.mid.to_string();
-            let public = names.iter().find(|n| n.internal == internal);
-            slot.ssrcs = public.and_then(|n| {
-                ssrcs
-                    .iter()
-                    .find(|(mid, _)| *mid == n.public)
-                    .map(|(_, s)| *s)
-            });
-        }
+        // BUNDLE order: own lines first, then the audio and video slots.
+        lines.sort_by_key(|l| (!l.own, !l.audio));
+        let offer = sdp::write_offer(&sdp::Offer {
+            session_id: u64::from(rand_u32()),
+            ufrag: &creds.ufrag,
+            pwd: &creds.pass,
+            fingerprint: &fingerprint,
+            candidate,
+            cname: &format!("jvb-{}", super::signal::nick(id)),
+            lines: &lines,
+        });
         let endpoint = Endpoint {
             id: id.to_owned(),
             conference: conference.to_owned(),
             rtc,
-            ufrag,
-            pending: Some(pending),
-            names,
-            audio_in,
-            video_in,
+            ufrag: creds.ufrag,
+            answered: false,
+            lines,
+            audio_in: Mid::from("audio"),
+            video_in: Mid::from("video"),
             audio_slots: audio,
             video_slots: video,
             next_timeout: now,
@@ -195,60 +229,161 @@ impl Endpoint {
             connected: false,
             mute_audio: false,
             mute_video: false,
-            last_keyframe_request: None,
+            keyframe_requested: [None; MAX_LAYERS],
             constraints: ReceiverConstraints::new(),
+            bwe_bps: None,
             slots_changed: false,
             sent_maps: None,
             speaker_pending: true,
+            layers: SourceLayers::new(&[(Ssrc(0), None)]),
+            layer_rids: Vec::new(),
+            incoming: HashMap::new(),
         };
         Ok((endpoint, offer))
     }
 
-    /// Applies the participant's answer to our offer. An answer that parses
-    /// but that str0m refuses uses the offer up (the session is then dead
-    /// weight; the focus should remove it).
-    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), PlaneError> {
-        if self.pending.is_none() {
+    /// Applies the participant's answer to our offer: credentials, DTLS
+    /// role, and the streams it sends. A refused answer leaves the offer
+    /// open for a better one.
+    pub fn accept_answer(&mut self, text: &str) -> Result<(), PlaneError> {
+        if self.answered {
             return Err(PlaneError::NoPendingOffer);
         }
-        // Text that does not parse leaves the offer open for a better try.
-        let internal = sdp::to_internal(sdp, &self.names);
-        let answer = SdpAnswer::from_sdp_string(&internal)
-            .map_err(|e| PlaneError::BadAnswer(e.to_string()))?;
-        let pending = self.pending.take().ok_or(PlaneError::NoPendingOffer)?;
-        self.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .map_err(|e| PlaneError::BadAnswer(e.to_string()))
+        let answer = sdp::read_answer(text)?;
+        if answer.lines.len() != self.lines.len() {
+            return Err(PlaneError::BadAnswer(format!(
+                "{} m-lines for the {} offered",
+                answer.lines.len(),
+                self.lines.len()
+            )));
+        }
+        let fingerprint = answer
+            .fingerprint
+            .parse()
+            .map_err(|e| PlaneError::BadAnswer(format!("a=fingerprint: {e}")))?;
+        // Lines are matched by position; ours are audio, video, then slots.
+        let (audio, video) = (&answer.lines[0], &answer.lines[1]);
+        let (audio_in, video_in) = (self.audio_in, self.video_in);
+        let mut api = self.rtc.direct_api();
+        api.set_remote_ice_credentials(IceCreds {
+            ufrag: answer.ufrag.clone(),
+            pass: answer.pwd.clone(),
+        });
+        api.set_remote_fingerprint(fingerprint);
+        api.enable_twcc_feedback();
+        api.start_dtls(answer.setup == Setup::Passive)
+            .map_err(|e| PlaneError::BadAnswer(format!("dtls: {e}")))?;
+        self.answered = true;
+        if !audio.rejected {
+            for &ssrc in &audio.ssrcs {
+                api.expect_stream_rx(RtpSsrc::from(ssrc), None, audio_in, None);
+                self.incoming.insert(ssrc, (MediaKind::Audio, 0));
+            }
+        }
+        if video.rejected {
+            return Ok(());
+        }
+        let layers: Vec<u32> = if video.sim.len() > 1 {
+            video.sim.iter().copied().take(MAX_LAYERS).collect()
+        } else {
+            Vec::new()
+        };
+        if !layers.is_empty() {
+            self.layer_rids = (0..layers.len())
+                .map(|i| Rid::from(sdp::SIMULCAST_RIDS.get(i).copied().unwrap_or("x")))
+                .collect();
+            for (i, &ssrc) in layers.iter().enumerate() {
+                let rtx = video.rtx_of(ssrc).map(RtpSsrc::from);
+                api.expect_stream_rx(ssrc.into(), rtx, video_in, Some(self.layer_rids[i]));
+                self.incoming.insert(ssrc, (MediaKind::Video, i));
+            }
+        } else if video.send_rids.len() > 1 {
+            // Rid simulcast: str0m binds SSRCs to rids from the header
+            // extension; the layer order is that of `a=simulcast:send`.
+            self.layer_rids = video
+                .send_rids
+                .iter()
+                .take(MAX_LAYERS)
+                .map(|r| Rid::from(r.as_str()))
+                .collect();
+        } else {
+            for &ssrc in &video.ssrcs {
+                let rtx = video.rtx_of(ssrc).map(RtpSsrc::from);
+                api.expect_stream_rx(ssrc.into(), rtx, video_in, None);
+                self.incoming.insert(ssrc, (MediaKind::Video, 0));
+            }
+        }
+        let n = self.layer_rids.len().max(1);
+        self.layers = SourceLayers::new(&vec![(Ssrc(0), None); n]);
+        Ok(())
+    }
+
+    /// The kind and layer of an incoming packet of `ssrc` on one of the
+    /// participant's own lines (learned from str0m's stream on first use).
+    pub fn incoming(&mut self, ssrc: u32) -> Option<(MediaKind, usize)> {
+        if let Some(known) = self.incoming.get(&ssrc) {
+            return Some(*known);
+        }
+        let (audio_in, video_in) = (self.audio_in, self.video_in);
+        let mut api = self.rtc.direct_api();
+        let stream = api.stream_rx(&RtpSsrc::from(ssrc))?;
+        let (mid, rid) = (stream.mid(), stream.rid());
+        let kind = if mid == audio_in {
+            MediaKind::Audio
+        } else if mid == video_in {
+            MediaKind::Video
+        } else {
+            return None;
+        };
+        let layer = rid
+            .and_then(|r| self.layer_rids.iter().position(|x| *x == r))
+            .unwrap_or(0);
+        self.incoming.insert(ssrc, (kind, layer));
+        Some((kind, layer))
+    }
+
+    /// Asks the participant for a keyframe of its video `layer`; false when
+    /// that layer's stream is not known yet.
+    pub fn request_keyframe(&mut self, layer: usize, kind: KeyframeRequestKind) -> bool {
+        let rid = self.layer_rids.get(layer).copied();
+        let video_in = self.video_in;
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_rx_by_mid(video_in, rid) else {
+            return false;
+        };
+        stream.request_keyframe(kind);
+        true
     }
 
     /// The public name of one of our mids, for logs and tests.
     pub fn public_mid(&self, mid: Mid) -> Option<&str> {
-        let internal = mid.to_string();
-        self.names
+        self.lines
             .iter()
-            .find(|n| n.internal == internal)
-            .map(|n| n.public.as_str())
+            .find(|l| Mid::from(l.mid.as_str()) == mid)
+            .map(|l| l.mid.as_str())
+    }
+
+    fn slots_mut(&mut self, kind: MediaKind) -> &mut Vec<Slot> {
+        if kind.is_audio() {
+            &mut self.audio_slots
+        } else {
+            &mut self.video_slots
+        }
     }
 
     /// Gives `publisher` a slot of `kind` (first free), unless it has one.
     pub fn assign(&mut self, publisher: &str, kind: MediaKind) -> Option<Mid> {
-        let changed = &mut self.slots_changed;
-        let slots = if kind.is_audio() {
-            &mut self.audio_slots
-        } else {
-            &mut self.video_slots
-        };
-        if let Some(s) = slots
-            .iter()
-            .find(|s| s.publisher.as_deref() == Some(publisher))
-        {
-            return Some(s.mid);
+        if let Some(mid) = self.slot_of(publisher, kind) {
+            return Some(mid);
         }
-        let free = slots.iter_mut().find(|s| s.publisher.is_none())?;
+        let free = self
+            .slots_mut(kind)
+            .iter_mut()
+            .find(|s| s.publisher.is_none())?;
         free.publisher = Some(publisher.to_owned());
-        *changed = true;
-        Some(free.mid)
+        let mid = free.mid;
+        self.slots_changed = true;
+        Some(mid)
     }
 
     /// Frees every slot `publisher` holds.
@@ -260,6 +395,7 @@ impl Endpoint {
         {
             if s.publisher.as_deref() == Some(publisher) {
                 s.publisher = None;
+                s.fwd.pause();
                 self.slots_changed = true;
             }
         }
@@ -278,25 +414,26 @@ impl Endpoint {
             .map(|s| s.mid)
     }
 
-    /// Who is forwarded into the slot `mid`.
-    pub fn publisher_in(&self, mid: Mid) -> Option<&str> {
+    /// The slot `mid`, if it is one of ours.
+    pub fn slot(&self, mid: Mid) -> Option<&Slot> {
         self.audio_slots
             .iter()
             .chain(self.video_slots.iter())
             .find(|s| s.mid == mid)
-            .and_then(|s| s.publisher.as_deref())
     }
+}
 
-    /// The kind of the participant's own media line `mid`, if it is one.
-    pub fn incoming_kind(&self, mid: Mid) -> Option<MediaKind> {
-        if mid == self.audio_in {
-            Some(MediaKind::Audio)
-        } else if mid == self.video_in {
-            Some(MediaKind::Video)
-        } else {
-            None
-        }
-    }
+/// A random u32 for the SDP session id.
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default(),
+    );
+    h.finish() as u32
 }
 
 #[cfg(test)]
@@ -312,7 +449,7 @@ mod tests {
     fn offer_names_lines_and_carries_jitsi_payload_types() {
         let (_, offer) = endpoint();
         for needle in [
-            "a=group:BUNDLE audio video audio-1 audio-2 video-1",
+            "a=group:BUNDLE audio video audio-1 audio-2 video-1 video-2",
             "a=mid:audio-2",
             "a=ice-lite",
             "a=rtcp-mux",
@@ -352,15 +489,20 @@ mod tests {
         e.release("c");
         assert_eq!(e.slot_of("c", MediaKind::Audio), None);
         assert_eq!(e.assign("x", MediaKind::Audio), Some(c));
-        assert_eq!(e.publisher_in(c), Some("x"));
-        assert_eq!(e.assign("v", MediaKind::Video), Some(e.video_in));
+        assert_eq!(e.slot(c).and_then(|s| s.publisher.as_deref()), Some("x"));
+        let v = e.assign("v", MediaKind::Video).unwrap();
+        assert_eq!(
+            e.public_mid(v),
+            Some("video-1"),
+            "the own video line is no slot"
+        );
     }
 
     #[test]
     fn slot_ssrcs_are_those_of_the_offer_and_changes_are_marked() {
         let (mut e, offer) = endpoint();
         for slot in e.audio_slots.iter().chain(e.video_slots.iter()) {
-            let s = slot.ssrcs.expect("every slot has an ssrc");
+            let s = slot.ssrcs;
             assert!(offer.contains(&format!("a=ssrc:{} ", s.ssrc)), "{s:?}");
             let video = e.video_slots.iter().any(|v| v.mid == slot.mid);
             match s.rtx {
@@ -377,5 +519,39 @@ mod tests {
         assert!(!e.slots_changed, "nothing changed");
         e.release("b");
         assert!(e.slots_changed);
+    }
+
+    #[test]
+    fn answers_are_checked_before_anything_changes() {
+        let (mut e, offer) = endpoint();
+        let lines = offer.matches("m=").count();
+        let short = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\na=fingerprint:sha-256 01:02\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:audio\r\n";
+        match e.accept_answer(short) {
+            Err(PlaneError::BadAnswer(r)) => {
+                assert!(r.contains(&format!("{lines} offered")), "{r}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut answer = String::from(
+            "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\na=fingerprint:sha-256 01:02\r\n",
+        );
+        answer.push_str("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:audio\r\na=ssrc:5 cname:x\r\n");
+        answer.push_str(
+            "m=video 9 UDP/TLS/RTP/SAVPF 100 96\r\na=mid:video\r\na=ssrc-group:SIM 1 2 3\r\n\
+a=ssrc-group:FID 1 4\r\na=ssrc:1 cname:x\r\na=ssrc:4 cname:x\r\na=ssrc:2 cname:x\r\na=ssrc:3 cname:x\r\n",
+        );
+        for _ in 2..lines {
+            answer.push_str("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:x\r\n");
+        }
+        e.accept_answer(&answer).expect("a complete answer");
+        assert_eq!(e.incoming(5), Some((MediaKind::Audio, 0)));
+        assert_eq!(e.incoming(3), Some((MediaKind::Video, 2)));
+        assert_eq!(e.incoming(99), None);
+        assert_eq!(e.layers.len(), 3);
+        assert!(matches!(
+            e.accept_answer(&answer),
+            Err(PlaneError::NoPendingOffer)
+        ));
     }
 }

@@ -3,17 +3,25 @@
 //! that talks to it over a channel.
 //!
 //! Contract (see docs/media-mapping.md): each participant gets one session
-//! whose SDP offer we make (ICE-lite, BUNDLE, rtcp-mux, DTLS-SRTP with
-//! AES-GCM preferred), with its own sendrecv lines `audio` and `video` and a
-//! fixed number of receive slots (`audio-1..`, `video-1..`; slot 0 of each
-//! kind is the sendrecv line). Every publisher's audio and video is forwarded
-//! to every other participant of the same conference, each into a slot of
-//! that receiver (first come; a leaving publisher frees its slots, which go
-//! to whoever waits). Forwarding is in str0m's frame mode: str0m
-//! depacketizes, we hand the frame to the receiver's slot writer, str0m
-//! packetizes with the slot's own SSRC, sequence numbers and timestamps and
-//! does NACK/RTX and TWCC on each leg. Keyframe requests on a slot go to the
-//! publisher in it.
+//! whose SDP offer we write (ICE-lite, BUNDLE, rtcp-mux, DTLS-SRTP with
+//! AES-GCM preferred; str0m in its direct API and RTP mode, see `sdp` and
+//! `endpoint`): its own lines `audio` (sendrecv, also its first audio slot)
+//! and `video` (we only receive there, up to three simulcast layers by rid or
+//! by `SIM` group), and a fixed number of receive slots (`audio-1..`,
+//! `video-1..`). Every publisher's audio and video is forwarded to every
+//! other participant of the same conference, each into a slot of that
+//! receiver (first come; a leaving publisher frees its slots, which go to
+//! whoever waits). Forwarding is per RTP packet: each slot's [`forward`]er
+//! rewrites sequence numbers, timestamps and VP8 picture ids so the slot is
+//! one continuous stream across publishers and layer switches, without
+//! reading payloads beyond the clear VP8/H.264 headers (E2EE-safe); str0m
+//! does SRTP, NACK/RTX (from its send buffer) and TWCC on each leg.
+//! Keyframe requests on a slot go to the publisher's forwarded layer.
+//!
+//! Simulcast: every 250 ms (and when a slot changes) each receiver's layers
+//! are chosen by `media::allocation` from its `ReceiverVideoConstraints`
+//! (default 180p), the layers' measured bitrates and its bandwidth; a switch
+//! happens on the target layer's next keyframe, which the plane asks for.
 //!
 //! The bridge channel (when started with [`start_with_channels`]): the plane
 //! detects the dominant speaker of each conference from the RFC 6464 audio
@@ -24,14 +32,12 @@
 //! `room@conference.domain/nick`; messages name endpoints by nick (see
 //! [`signal`]).
 //!
-//! Simulcast: frames that carry a rid are not forwarded yet (only the
-//! non-simulcast stream is); layer selection belongs to `media::allocation`.
-//!
 //! An error in one session ends that session (reported as
 //! [`PlaneEvent::Disconnected`]); garbage datagrams are counted and dropped.
 
 mod driver;
 mod endpoint;
+mod forward;
 pub mod sdp;
 pub mod signal;
 pub mod stun;
@@ -53,7 +59,8 @@ pub struct PlaneConfig {
     pub advertise: Option<IpAddr>,
     /// Audio slots per participant, including its own `audio` line.
     pub audio_slots: usize,
-    /// Video slots per participant, including its own `video` line.
+    /// Video receive slots per participant (`video-1..`); its own `video`
+    /// line only receives.
     pub video_slots: usize,
 }
 
@@ -115,10 +122,10 @@ pub struct PlaneStats {
     pub bytes_out: u64,
     /// Datagrams no session accepted (garbage, unknown senders).
     pub dropped: u64,
-    /// Frames handed to a receiver's slot.
-    pub frames_forwarded: u64,
-    /// Frames that could not be forwarded (no matching codec, write error,
-    /// socket send failure).
+    /// RTP packets written into a receiver's slot.
+    pub packets_forwarded: u64,
+    /// Packets that could not be forwarded (no stream for the slot, socket
+    /// send failure).
     pub forwarding_errors: u64,
 }
 

@@ -22,8 +22,8 @@
 //!   entries by SSRC, a freed slot just drops out, identical maps are not
 //!   resent.
 //! - **Inbound.** `ReceiverVideoConstraints` and `LastNChangedEvent` update
-//!   the receiver's [`ReceiverConstraints`](crate::media::allocation::ReceiverConstraints);
-//!   forwarding does not use them yet (simulcast comes later).
+//!   the receiver's [`ReceiverConstraints`](crate::media::allocation::ReceiverConstraints),
+//!   from which the driver chooses the layer of each source in its slots.
 
 use proto::bridge_channel::{
     AudioSourceMapping, AudioSourcesMap, BridgeMessage, DominantSpeakerEndpointChangeEvent,
@@ -48,7 +48,7 @@ fn occupied<'a>(ep: &Endpoint, slots: &'a [Slot]) -> Vec<(&'a str, SendSsrcs, Op
         .filter_map(|s| {
             let publisher = s.publisher.as_deref()?;
             let mid = ep.public_mid(s.mid).map(str::to_owned);
-            Some((publisher, s.ssrcs?, mid))
+            Some((publisher, s.ssrcs, mid))
         })
         .collect()
 }
@@ -173,13 +173,10 @@ mod tests {
         assert_eq!(maps.audio[0].source, "a-a0");
         assert_eq!(maps.audio[0].owner.as_deref(), Some("a"));
         assert_eq!(maps.audio[0].mid.as_deref(), Some("audio"));
-        assert_eq!(
-            Some(maps.audio[0].ssrc),
-            ep.audio_slots[0].ssrcs.map(|s| s.ssrc)
-        );
+        assert_eq!(maps.audio[0].ssrc, ep.audio_slots[0].ssrcs.ssrc);
         let names: Vec<_> = maps.video.iter().map(|v| v.source.as_str()).collect();
         assert_eq!(names, ["a-v0", "b-v0"]);
-        assert_eq!(maps.video[1].mid.as_deref(), Some("video-1"));
+        assert_eq!(maps.video[1].mid.as_deref(), Some("video-2"));
         assert_eq!(maps.forwarded, ["a-v0", "b-v0"]);
         for v in &maps.video {
             assert!(offer.contains(&format!("a=ssrc-group:FID {} {}", v.ssrc, v.rtx)));
