@@ -664,10 +664,16 @@ impl Plane {
             BridgeMessage::ReceiverVideoConstraints(c) => {
                 let changed = ep.constraints.apply(c);
                 tracing::debug!(receiver = ep.id, changed, constraints = ?ep.constraints, "receiver video constraints");
+                if changed {
+                    self.next_allocation = Instant::now();
+                }
             }
             BridgeMessage::LastNChangedEvent(e) => {
                 let changed = ep.constraints.set_last_n(e.last_n);
                 tracing::debug!(receiver = ep.id, changed, last_n = e.last_n, "last-n");
+                if changed {
+                    self.next_allocation = Instant::now();
+                }
             }
             other => {
                 tracing::debug!(
