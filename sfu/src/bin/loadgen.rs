@@ -598,7 +598,7 @@ fn report(args: &Args, t: &Tally, a: &Snapshot, b: &Snapshot, secs: f64, after: 
     let d = |f: fn(&PlaneStats) -> u64| f(&b.stats).saturating_sub(f(&a.stats)) as f64;
     let pkts_out = d(|s| s.packets_out);
     let pkts_in = d(|s| s.packets_in);
-    let frames = d(|s| s.packets_forwarded);
+    let forwarded = d(|s| s.packets_forwarded);
     let fanout = args.participants.saturating_sub(1) as f64;
     let expected = (t.audio_sent + t.video_sent) as f64 * fanout;
     let received = (t.audio_recv + t.video_recv) as f64;
@@ -639,8 +639,8 @@ fn report(args: &Args, t: &Tally, a: &Snapshot, b: &Snapshot, secs: f64, after: 
             ),
         ),
         (
-            "frames forwarded /s (plane)",
-            format!("{:.0}", frames / secs),
+            "packets forwarded /s (plane)",
+            format!("{:.0}", forwarded / secs),
         ),
         (
             "frames delivered / expected",
@@ -671,8 +671,8 @@ fn report(args: &Args, t: &Tally, a: &Snapshot, b: &Snapshot, secs: f64, after: 
             format!("{:.2}", plane_cpu / (pkts_out / 1e6).max(1e-9)),
         ),
         (
-            "plane CPU s per 1M frames forwarded",
-            format!("{:.2}", plane_cpu / (frames / 1e6).max(1e-9)),
+            "plane CPU s per 1M packets forwarded",
+            format!("{:.2}", plane_cpu / (forwarded / 1e6).max(1e-9)),
         ),
         (
             "datagrams out per plane-CPU-second",
