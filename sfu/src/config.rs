@@ -33,6 +33,10 @@ pub struct MediaConfig {
     pub video_slots: usize,
     /// Participants at which the published stress level reaches 1.0.
     pub capacity: u64,
+    /// Estimate each receiver's bandwidth from transport-cc feedback and
+    /// choose simulcast layers within it (off: only the receivers'
+    /// constraints and lastN choose).
+    pub bandwidth_estimation: bool,
 }
 
 impl Default for MediaConfig {
@@ -44,6 +48,7 @@ impl Default for MediaConfig {
             audio_slots: 3,
             video_slots: 9,
             capacity: 500,
+            bandwidth_estimation: false,
         }
     }
 }

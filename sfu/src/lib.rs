@@ -53,6 +53,7 @@ pub async fn run_with_listener(
                 .context("media.advertise")?,
             audio_slots: config.media.audio_slots,
             video_slots: config.media.video_slots,
+            bandwidth_estimation: config.media.bandwidth_estimation,
         };
         let (plane, plane_events, _task) =
             plane::start_with_channels(plane_config, channels.clone())

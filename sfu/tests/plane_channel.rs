@@ -369,28 +369,51 @@ async fn a_receiver_learns_who_is_in_which_slot() {
     let ssrcs: BTreeSet<u32> = video.iter().map(|v| v.1).collect();
     assert_eq!(ssrcs.len(), 2, "two different slots");
 
-    // What carol asks for is taken (kept for the allocation; forwarding
-    // does not change yet).
-    for m in [
-        r#"{"colibriClass":"ReceiverVideoConstraints","lastN":1,"onStageSources":["bob-v0"],"defaultConstraints":{"maxHeight":180}}"#,
-        r#"{"colibriClass":"LastNChangedEvent","lastN":2}"#,
-        r#"{"colibriClass":"ReceiverAudioSubscription","all":true}"#,
-    ] {
-        c.sink.send(Message::Text(m.into())).await.unwrap();
-    }
-    let frames = |c: &Client| {
-        c.received
-            .iter()
-            .filter(|(_, p)| p.get(3..).is_some_and(|p| p.starts_with(b"alice")))
+    // Carol puts bob on stage with lastN 1: alice's video stops reaching
+    // her and the maps say only bob is forwarded; lastN 2 brings alice back.
+    // Alice's video frames numbered in `range` that carol got.
+    let frames = |c: &Client, range: std::ops::Range<u32>| {
+        range
+            .filter(|n| {
+                let mut needle = b"alice:".to_vec();
+                needle.extend_from_slice(&n.to_be_bytes());
+                c.received.iter().any(|(m, p)| {
+                    m.starts_with("video") && p.get(3..).is_some_and(|p| p.starts_with(&needle))
+                })
+            })
             .count()
     };
-    let before = frames(&c);
+    c.sink.send(Message::Text(r#"{"colibriClass":"ReceiverVideoConstraints","lastN":1,"onStageSources":["bob-v0"],"defaultConstraints":{"maxHeight":180}}"#.into())).await.unwrap();
+    c.sink
+        .send(Message::Text(
+            r#"{"colibriClass":"ReceiverAudioSubscription","all":true}"#.into(),
+        ))
+        .await
+        .unwrap();
+    pump_for(&mut [&mut a, &mut b, &mut c], Duration::from_millis(100)).await;
     for n in 25..30 {
         a.send_video(n);
+        b.send_video(n);
         pump_for(&mut [&mut a, &mut b, &mut c], Duration::from_millis(20)).await;
     }
     pump_for(&mut [&mut a, &mut b, &mut c], Duration::from_millis(100)).await;
-    assert_eq!(frames(&c), before + 5, "forwarding goes on as before");
+    assert_eq!(frames(&c, 25..30), 0, "alice is outside carol's lastN");
+    assert_eq!(last_forwarded(&c), Some(set(&["bob-v0"])));
+    c.sink
+        .send(Message::Text(
+            r#"{"colibriClass":"LastNChangedEvent","lastN":2}"#.into(),
+        ))
+        .await
+        .unwrap();
+    pump_for(&mut [&mut a, &mut b, &mut c], Duration::from_millis(100)).await;
+    for n in 30..35 {
+        a.send_video(n);
+        b.send_video(n);
+        pump_for(&mut [&mut a, &mut b, &mut c], Duration::from_millis(20)).await;
+    }
+    pump_for(&mut [&mut a, &mut b, &mut c], Duration::from_millis(100)).await;
+    assert_eq!(frames(&c, 30..35), 5, "alice is back");
+    assert_eq!(last_forwarded(&c), Some(set(&["alice-v0", "bob-v0"])));
     assert_eq!(plane.stats().await.connected, 3);
 
     // Alice leaves: carol's maps no longer name her.

@@ -54,6 +54,9 @@ struct Args {
     /// Worker threads for the synthetic clients.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// Turn on the plane's bandwidth estimation (`media.bandwidth_estimation`).
+    #[arg(long)]
+    bwe: bool,
 }
 
 /// The media schedule every client follows, on one clock.
@@ -736,6 +739,7 @@ fn main() -> Result<()> {
         advertise: None,
         audio_slots: slots,
         video_slots: slots,
+        bandwidth_estimation: args.bwe,
     })?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads)

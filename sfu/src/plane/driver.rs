@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::bridge_channel::BridgeMessage;
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc as RtpSsrc};
@@ -64,6 +65,7 @@ pub(crate) struct Plane {
     candidate: SocketAddr,
     audio_slots: usize,
     video_slots: usize,
+    bandwidth_estimation: bool,
     endpoints: HashMap<String, Endpoint>,
     /// Join order, for handing out freed slots fairly.
     order: Vec<String>,
@@ -138,6 +140,7 @@ impl Plane {
             candidate,
             audio_slots: config.audio_slots,
             video_slots: config.video_slots,
+            bandwidth_estimation: config.bandwidth_estimation,
             endpoints: HashMap::new(),
             order: Vec::new(),
             by_addr: HashMap::new(),
@@ -227,7 +230,7 @@ impl Plane {
         if self.endpoints.contains_key(id) {
             return Err(PlaneError::EndpointExists(id.to_owned()));
         }
-        let (ep, offer) = Endpoint::new(
+        let (mut ep, offer) = Endpoint::new(
             id,
             conference,
             self.candidate,
@@ -235,6 +238,7 @@ impl Plane {
             self.video_slots,
             Instant::now(),
         )?;
+        ep.bandwidth_estimation = self.bandwidth_estimation;
         tracing::info!(endpoint = id, conference, "endpoint created");
         self.by_ufrag.insert(ep.ufrag.clone(), id.to_owned());
         self.endpoints.insert(id.to_owned(), ep);
@@ -525,20 +529,32 @@ impl Plane {
     }
 
     /// Chooses, for every receiver, the layer of each video source in its
-    /// slots (`media::allocation`, from its constraints and bandwidth).
+    /// slots (`media::allocation`: its constraints, the conference's speaker
+    /// order, its bandwidth estimate), and tells its bandwidth estimator
+    /// what it sends and what it would like to send.
     fn allocate(&mut self, now: Instant) {
         let offers: HashMap<&str, Vec<_>> = self
             .endpoints
             .iter()
             .map(|(id, e)| (id.as_str(), e.layers.offer(now)))
             .collect();
-        let mut targets: Vec<(String, Vec<Option<usize>>)> = Vec::new();
+        let mut decisions: Vec<(String, Vec<Option<usize>>, u64, u64)> = Vec::new();
         for r in self.endpoints.values() {
-            let sources: Vec<SourceOffer> = r
+            let ranking: Vec<&str> = self
+                .conferences
+                .get(&r.conference)
+                .map(|c| c.detector.ranking().map(|e| e.as_str()).collect())
+                .unwrap_or_default();
+            let rank = |p: &str| ranking.iter().position(|x| *x == p).unwrap_or(usize::MAX);
+            let mut publishers: Vec<&str> = r
                 .video_slots
                 .iter()
-                .filter_map(|s| {
-                    let p = s.publisher.as_deref()?;
+                .filter_map(|s| s.publisher.as_deref())
+                .collect();
+            publishers.sort_by_key(|p| rank(p));
+            let sources: Vec<SourceOffer> = publishers
+                .iter()
+                .filter_map(|p| {
                     Some(SourceOffer {
                         name: SourceName::from(source_name(p, false)),
                         layers: offers.get(p)?.clone(),
@@ -549,10 +565,12 @@ impl Plane {
                 continue;
             }
             let bwe = r
-                .bwe_bps
-                .or(r.constraints.assumed_bandwidth_bps())
+                .constraints
+                .assumed_bandwidth_bps()
+                .or(r.bwe_bps)
                 .unwrap_or(DEFAULT_BANDWIDTH_BPS);
             let a = allocation::allocate(&r.constraints, &sources, bwe);
+            let wish = allocation::allocate(&r.constraints, &sources, u64::MAX / 4);
             let layers = r
                 .video_slots
                 .iter()
@@ -562,17 +580,24 @@ impl Plane {
                         .and_then(|p| a.layer(&source_name(p, false)))
                 })
                 .collect();
-            targets.push((r.id.clone(), layers));
+            decisions.push((r.id.clone(), layers, a.total_bps, wish.total_bps));
         }
-        for (id, layers) in targets {
-            if let Some(r) = self.endpoints.get_mut(&id) {
-                for (slot, target) in r.video_slots.iter_mut().zip(layers) {
-                    if slot.fwd.target != target {
-                        tracing::debug!(receiver = id, slot = %slot.mid, ?target, "layer");
-                    }
-                    slot.fwd.target = target;
+        for (id, layers, sending, wanted) in decisions {
+            let Some(r) = self.endpoints.get_mut(&id) else {
+                continue;
+            };
+            for (slot, target) in r.video_slots.iter_mut().zip(layers) {
+                if slot.fwd.target != target {
+                    tracing::debug!(receiver = id, slot = %slot.mid, ?target, "layer");
+                    // ForwardedSources says which slots get a layer.
+                    r.slots_changed |= slot.fwd.target.is_some() != target.is_some();
                 }
+                slot.fwd.target = target;
             }
+            r.rtc
+                .bwe()
+                .set_bitrate(Bitrate::bps(sending), Bitrate::bps(wanted.max(sending)));
+            r.dirty = true;
         }
     }
 
@@ -791,6 +816,17 @@ fn on_event(
                 layer,
                 packet: Box::new(packet),
             });
+        }
+        Event::EgressBitrateEstimate(BweKind::Twcc {
+            estimate,
+            can_probe: true,
+        }) => {
+            tracing::trace!(
+                endpoint = ep.id,
+                bps = estimate.as_u64(),
+                "bandwidth estimate"
+            );
+            ep.bwe_bps = Some(estimate.as_u64());
         }
         Event::KeyframeRequest(req) => {
             let Some(slot) = ep.slot(req.mid) else {

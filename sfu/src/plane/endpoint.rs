@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use str0m::bwe::Bitrate;
 use str0m::format::{Codec, FormatParams};
 use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{Extension, Ssrc as RtpSsrc};
@@ -27,6 +28,9 @@ use super::PlaneError;
 use crate::media::allocation::ReceiverConstraints;
 use crate::media::layers::SourceLayers;
 use crate::media::Ssrc;
+
+/// The bandwidth estimate a session starts from, before any feedback.
+const INITIAL_BWE_KBPS: u64 = 2_500;
 
 /// At most this many simulcast layers are taken from an answer.
 const MAX_LAYERS: usize = 4;
@@ -47,6 +51,11 @@ pub(crate) struct Endpoint {
     pub conference: String,
     pub rtc: Rtc,
     pub ufrag: String,
+    /// What the Rtc is built from (it is built again, with bandwidth
+    /// estimation, when the answer negotiates transport-cc).
+    session: Session,
+    /// Bandwidth estimation is wanted (see [`Endpoint::accept_answer`]).
+    pub bandwidth_estimation: bool,
     answered: bool,
     lines: Vec<OfferLine>,
     /// The participant's microphone line (also audio slot 0).
@@ -66,7 +75,8 @@ pub(crate) struct Endpoint {
     pub keyframe_requested: [Option<Instant>; MAX_LAYERS],
     /// What the receiver asked for over the bridge channel.
     pub constraints: ReceiverConstraints,
-    /// Its egress bandwidth estimate, when str0m has one.
+    /// Its egress bandwidth estimate, once str0m can probe (TWCC feedback
+    /// negotiated); receivers without TWCC are not limited by an estimate.
     pub bwe_bps: Option<u64>,
     /// A slot changed since the sources maps were last delivered.
     pub slots_changed: bool,
@@ -135,6 +145,51 @@ fn rtc_config() -> RtcConfig {
     config
 }
 
+/// What a session's Rtc is built from.
+struct Session {
+    creds: IceCreds,
+    cert: str0m::config::DtlsCert,
+    candidate: SocketAddr,
+}
+
+impl Session {
+    /// An Rtc with our credentials and certificate, every line of `lines`
+    /// declared (the own video line expecting our simulcast rids) and a
+    /// send stream on every line that sends. With `bwe`, it estimates the
+    /// bandwidth towards the participant (needs transport-cc feedback).
+    fn build(&self, lines: &[OfferLine], bwe: bool, now: Instant) -> Result<Rtc, PlaneError> {
+        let mut config = rtc_config()
+            .set_local_ice_credentials(self.creds.clone())
+            .set_dtls_cert(self.cert.clone());
+        if bwe {
+            config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_BWE_KBPS)));
+        }
+        let mut rtc = config.build(now);
+        let host = Candidate::host(self.candidate, "udp")
+            .map_err(|e| PlaneError::Config(format!("candidate {}: {e}", self.candidate)))?;
+        rtc.add_local_candidate(host);
+        let mut api = rtc.direct_api();
+        for l in lines {
+            let mid = Mid::from(l.mid.as_str());
+            let kind = if l.audio {
+                MediaKind::Audio
+            } else {
+                MediaKind::Video
+            };
+            let media = api.declare_media(mid, kind);
+            if l.own && !l.audio {
+                for rid in sdp::SIMULCAST_RIDS {
+                    media.expect_rid_rx(Rid::from(rid));
+                }
+            }
+            if let Some(s) = l.ssrcs {
+                api.declare_stream_tx(s.ssrc.into(), s.rtx.map(RtpSsrc::from), mid, None);
+            }
+        }
+        Ok(rtc)
+    }
+}
+
 impl Endpoint {
     /// A new session and its SDP offer.
     pub fn new(
@@ -146,47 +201,32 @@ impl Endpoint {
         now: Instant,
     ) -> Result<(Endpoint, String), PlaneError> {
         let creds = IceCreds::new();
-        let mut rtc = rtc_config()
-            .set_local_ice_credentials(creds.clone())
-            .build(now);
-        let host = Candidate::host(candidate, "udp")
-            .map_err(|e| PlaneError::Config(format!("candidate {candidate}: {e}")))?;
-        rtc.add_local_candidate(host);
-
+        let cert = str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| PlaneError::Config("no DTLS certificate".into()))?;
         let mut lines = Vec::new();
-        let mut api = rtc.direct_api();
-        let fingerprint = api.local_dtls_fingerprint().to_string();
-        let mut add = |audio: bool, own: bool, name: String| {
-            let mid = Mid::from(name.as_str());
-            let sends = audio || !own;
-            let kind = if audio {
-                MediaKind::Audio
-            } else {
-                MediaKind::Video
-            };
-            let media = api.declare_media(mid, kind);
-            if own && !audio {
-                for rid in sdp::SIMULCAST_RIDS {
-                    media.expect_rid_rx(Rid::from(rid));
-                }
+        let mut used = std::collections::HashSet::new();
+        let mut new_ssrc = || loop {
+            let s: u32 = rand::random();
+            if s != 0 && used.insert(s) {
+                break s;
             }
-            let ssrcs = sends.then(|| {
-                let ssrc = api.new_ssrc();
-                let rtx = (!audio).then(|| api.new_ssrc());
-                api.declare_stream_tx(ssrc, rtx, mid, None);
-                SendSsrcs {
-                    ssrc: *ssrc,
-                    rtx: rtx.map(|r| *r),
-                }
+        };
+        let mut add = |audio: bool, own: bool, name: String| {
+            let sends = audio || !own;
+            let ssrcs = sends.then(|| SendSsrcs {
+                ssrc: new_ssrc(),
+                rtx: (!audio).then(&mut new_ssrc),
             });
             lines.push(OfferLine {
-                mid: name,
+                mid: name.clone(),
                 audio,
                 own,
                 ssrcs,
             });
             ssrcs.map(|ssrcs| Slot {
-                mid,
+                mid: Mid::from(name.as_str()),
                 publisher: None,
                 ssrcs,
                 fwd: Forwarder::new(audio),
@@ -201,10 +241,17 @@ impl Endpoint {
         for n in 1..=video_slots {
             video.extend(add(false, false, format!("video-{n}")));
         }
+        let session = Session {
+            creds: creds.clone(),
+            cert,
+            candidate,
+        };
+        let mut rtc = session.build(&lines, false, now)?;
+        let fingerprint = rtc.direct_api().local_dtls_fingerprint().to_string();
         // BUNDLE order: own lines first, then the audio and video slots.
         lines.sort_by_key(|l| (!l.own, !l.audio));
         let offer = sdp::write_offer(&sdp::Offer {
-            session_id: u64::from(rand_u32()),
+            session_id: u64::from(rand::random::<u32>()),
             ufrag: &creds.ufrag,
             pwd: &creds.pass,
             fingerprint: &fingerprint,
@@ -216,6 +263,8 @@ impl Endpoint {
             id: id.to_owned(),
             conference: conference.to_owned(),
             rtc,
+            session,
+            bandwidth_estimation: false,
             ufrag: creds.ufrag,
             answered: false,
             lines,
@@ -261,6 +310,11 @@ impl Endpoint {
             .fingerprint
             .parse()
             .map_err(|e| PlaneError::BadAnswer(format!("a=fingerprint: {e}")))?;
+        if self.bandwidth_estimation && answer.lines.iter().any(|l| l.transport_cc && !l.rejected) {
+            // Bandwidth estimation needs transport-cc feedback; peers
+            // without it (webrtcbin's answers carry no extmap) get none.
+            self.rtc = self.session.build(&self.lines, true, Instant::now())?;
+        }
         // Lines are matched by position; ours are audio, video, then slots.
         let (audio, video) = (&answer.lines[0], &answer.lines[1]);
         let (audio_in, video_in) = (self.audio_in, self.video_in);
@@ -421,19 +475,6 @@ impl Endpoint {
             .chain(self.video_slots.iter())
             .find(|s| s.mid == mid)
     }
-}
-
-/// A random u32 for the SDP session id.
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default(),
-    );
-    h.finish() as u32
 }
 
 #[cfg(test)]

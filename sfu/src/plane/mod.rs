@@ -62,6 +62,9 @@ pub struct PlaneConfig {
     /// Video receive slots per participant (`video-1..`); its own `video`
     /// line only receives.
     pub video_slots: usize,
+    /// Estimate each receiver's bandwidth (str0m's transport-cc estimator,
+    /// when the answer keeps transport-cc) and allocate layers within it.
+    pub bandwidth_estimation: bool,
 }
 
 impl Default for PlaneConfig {
@@ -71,6 +74,7 @@ impl Default for PlaneConfig {
             advertise: None,
             audio_slots: 3,
             video_slots: 9,
+            bandwidth_estimation: false,
         }
     }
 }

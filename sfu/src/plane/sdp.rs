@@ -232,6 +232,8 @@ pub struct AnswerLine {
     pub sim: Vec<u32>,
     /// Rids it sends, in `a=simulcast:send` order (else `a=rid:.. send` order).
     pub send_rids: Vec<String>,
+    /// It kept the transport-wide congestion control extension.
+    pub transport_cc: bool,
 }
 
 impl AnswerLine {
@@ -303,6 +305,11 @@ fn read_line(m: &MediaSection) -> AnswerLine {
     let mut line = AnswerLine {
         mid: m.mid().unwrap_or_default().to_owned(),
         rejected: m.port == 0,
+        transport_cc: m.attrs("extmap").any(|a| {
+            a.value
+                .as_deref()
+                .is_some_and(|v| v.contains(URI_TRANSPORT_CC))
+        }),
         ..Default::default()
     };
     for a in m.attrs("ssrc-group") {

@@ -18,7 +18,7 @@
 //!   `AudioSourcesMap` and `VideoSourcesMap` listing every occupied slot
 //!   (source, owner, the slot's SSRC and RTX as written in our offer, the
 //!   slot's mid, video type `CAMERA`), then `ForwardedSources` (the video
-//!   sources in its slots). The maps are complete every time: clients merge
+//!   sources in its slots that the allocation forwards). The maps are complete every time: clients merge
 //!   entries by SSRC, a freed slot just drops out, identical maps are not
 //!   resent.
 //! - **Inbound.** `ReceiverVideoConstraints` and `LastNChangedEvent` update
@@ -110,7 +110,14 @@ impl SlotMaps {
                 mid,
             })
             .collect();
-        let forwarded = video.iter().map(|v| v.source.clone()).collect();
+        // Forwarded: the slots the allocation gives a layer (lastN, the
+        // constraints and the bandwidth may leave some out).
+        let forwarded = ep
+            .video_slots
+            .iter()
+            .filter(|s| s.fwd.target.is_some())
+            .filter_map(|s| Some(source_name(s.publisher.as_deref()?, false)))
+            .collect();
         SlotMaps {
             audio,
             video,
@@ -177,6 +184,11 @@ mod tests {
         let names: Vec<_> = maps.video.iter().map(|v| v.source.as_str()).collect();
         assert_eq!(names, ["a-v0", "b-v0"]);
         assert_eq!(maps.video[1].mid.as_deref(), Some("video-2"));
+        assert!(maps.forwarded.is_empty(), "no layer chosen yet");
+        for slot in ep.video_slots.iter_mut() {
+            slot.fwd.target = Some(0);
+        }
+        let maps = SlotMaps::of(&ep);
         assert_eq!(maps.forwarded, ["a-v0", "b-v0"]);
         for v in &maps.video {
             assert!(offer.contains(&format!("a=ssrc-group:FID {} {}", v.ssrc, v.rtx)));
