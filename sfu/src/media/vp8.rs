@@ -168,6 +168,24 @@ pub fn is_keyframe(payload: &[u8]) -> bool {
     payload[d.len] & 0x01 == 0
 }
 
+/// The frame size a keyframe's RTP payload announces (RFC 6386 §9.1: after
+/// the 3-byte frame tag, the start code `9d 01 2a`, then 14-bit width and
+/// height, little-endian, under 2-bit scale fields). These 10 bytes are the
+/// ones end-to-end encryption leaves in clear. `None` for anything else.
+pub fn keyframe_size(payload: &[u8]) -> Option<(u16, u16)> {
+    if !is_keyframe(payload) {
+        return None;
+    }
+    let d = Vp8Descriptor::parse(payload).ok()?;
+    let h = payload.get(d.len..d.len + 10)?;
+    if h[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([h[6], h[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([h[8], h[9]]) & 0x3fff;
+    (width > 0 && height > 0).then_some((width, height))
+}
+
 /// Rewrites PictureID and TL0PICIDX of one forwarded VP8 stream (one per
 /// forwarded stream per receiver, beside its [`super::rewrite::SeqTsRewriter`]).
 #[derive(Debug, Clone, Default)]
@@ -532,5 +550,23 @@ mod tests {
         assert_eq!(bad, vec![0x90, 0xE0, 0x85]);
         let mut next = long(11, 1);
         assert_eq!(out(&rw.rewrite(&mut next, false).unwrap()), (11, 1));
+    }
+
+    #[test]
+    fn keyframe_size_reads_the_clear_header_only() {
+        // Descriptor (S=1, no extensions), frame tag of a keyframe, start
+        // code, 640x360 with scale bits set (they are not part of the size).
+        let key = [
+            0x10, 0x50, 0x2a, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x42, 0x68, 0xc1,
+        ];
+        assert_eq!(keyframe_size(&key), Some((640, 360)));
+        let mut delta = key;
+        delta[1] |= 0x01;
+        assert_eq!(keyframe_size(&delta), None, "delta frame");
+        assert_eq!(keyframe_size(&key[..8]), None, "truncated");
+        let mut bad = key;
+        bad[5] = 0;
+        assert_eq!(keyframe_size(&bad), None, "no start code");
+        assert_eq!(keyframe_size(&[]), None);
     }
 }

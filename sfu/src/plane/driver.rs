@@ -26,7 +26,7 @@ use super::{stun, Command, PlaneConfig, PlaneError, PlaneEvent, PlaneStats};
 use crate::channel::{Channels, Inbound};
 use crate::media::allocation::{self, SourceOffer};
 use crate::media::speaker::SpeakerChange;
-use crate::media::{EndpointId, SourceName};
+use crate::media::{vp8, EndpointId, SourceName};
 
 /// The longest the loop sleeps without looking at timeouts.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
@@ -809,6 +809,12 @@ fn on_event(
                 }
                 ep.layers
                     .on_packet(layer, packet.payload.len(), packet.timestamp);
+                // A VP8 keyframe says its size: the layer's real height.
+                if *packet.header.payload_type == PT_VP8 {
+                    if let Some((_, height)) = vp8::keyframe_size(&packet.payload) {
+                        ep.layers.set_height(layer, u32::from(height));
+                    }
+                }
             }
             work.push(Work::Rtp {
                 from: ep.id.clone(),
