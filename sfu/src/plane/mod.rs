@@ -22,6 +22,8 @@
 //! are chosen by `media::allocation` from its `ReceiverVideoConstraints`
 //! (default 180p), the layers' measured bitrates and its bandwidth; a switch
 //! happens on the target layer's next keyframe, which the plane asks for.
+//! With [`PlaneConfig::bandwidth_estimation`], a receiver whose answer keeps
+//! transport-cc also has str0m's bandwidth estimate bound its layers.
 //!
 //! The bridge channel (when started with [`start_with_channels`]): the plane
 //! detects the dominant speaker of each conference from the RFC 6464 audio
