@@ -97,7 +97,9 @@ pub struct FocusConfig {
     /// gateways). Empty: `auth.<domain>` and `recorder.<domain>`.
     pub trusted_domains: Vec<String>,
     /// Make the first participant of a room its owner when nobody
-    /// moderates it. Turn off when tokens decide who moderates.
+    /// moderates it. Turn off in token mode: moderators are then only the
+    /// occupants whose room affiliation is owner or admin, which Prosody's
+    /// mod_muc_jwt grants to holders of `moderator: true` tokens.
     pub auto_owner: bool,
 }
 

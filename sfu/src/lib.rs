@@ -1,6 +1,7 @@
 //! The `sfu` binary's library: the conference focus (signalling over XMPP)
 //! and, kept apart from it, the media plane; plus the HTTP side (health,
-//! metrics, and later the meeting page).
+//! metrics, and later the meeting page), and [`token`], which mints the
+//! sign-in tokens Prosody checks in token mode (`sfu token`).
 //!
 //! [`run`] starts everything from a validated [`Config`] and returns when
 //! `shutdown` resolves, after leaving every room and closing the XMPP stream.
@@ -11,6 +12,7 @@ pub mod focus;
 pub mod http;
 pub mod media;
 pub mod plane;
+pub mod token;
 
 use std::future::Future;
 use std::time::Duration;

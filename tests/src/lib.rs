@@ -20,7 +20,7 @@ pub mod raw_xmpp;
 pub mod webrtc;
 
 pub use ports::{free_port, free_ports};
-pub use prosody::{Account, Prosody, ProsodyOptions};
+pub use prosody::{Account, JwtOptions, Prosody, ProsodyOptions};
 pub use raw_xmpp::RawXmpp;
 
 /// The workspace root (the folder holding the workspace `Cargo.toml`,

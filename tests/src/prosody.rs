@@ -19,6 +19,10 @@
 //! - Dropping a [`Prosody`] kills the process (SIGKILL) and removes the
 //!   folder, also when a test panics. If the whole test process dies, the
 //!   kernel kills Prosody too (parent-death signal), so nothing is left behind.
+//! - Sign-in on the participants' domain is anonymous unless
+//!   [`ProsodyOptions::jwt`] is set: then it is token mode (mod_auth_jwt and
+//!   mod_muc_jwt, see `deploy/prosody/README.md`); the secret goes into the
+//!   rendered config only, never into logs or `Debug` output.
 //! - Accounts: [`Prosody::register`] (any host) and
 //!   [`Prosody::register_service`] (a random password on `auth.DOMAIN`) run
 //!   `prosodyctl register` against the same config; this works whether or
@@ -71,6 +75,29 @@ pub struct ProsodyOptions {
     /// Keep the temporary folder after drop (its path is printed to stderr),
     /// to read the log of a failing test. The process is killed regardless.
     pub keep_data_dir: bool,
+    /// Token sign-in on the participants' domain; `None`: anonymous.
+    pub jwt: Option<JwtOptions>,
+}
+
+/// Token mode: what `deploy/prosody/plugins/mod_auth_jwt.lua` checks.
+#[derive(Clone, Default)]
+pub struct JwtOptions {
+    /// The shared HS256 key (`jwt_secret`).
+    pub secret: String,
+    /// `jwt_issuer`; empty: `iss` is not checked.
+    pub issuer: String,
+    /// `jwt_audience`; empty: `aud` is not checked.
+    pub audience: String,
+}
+
+impl std::fmt::Debug for JwtOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtOptions")
+            .field("secret", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
 }
 
 impl Default for ProsodyOptions {
@@ -82,6 +109,7 @@ impl Default for ProsodyOptions {
             prosody_bin: "prosody".into(),
             prosodyctl_bin: "prosodyctl".into(),
             keep_data_dir: false,
+            jwt: None,
         }
     }
 }
@@ -91,6 +119,17 @@ impl ProsodyOptions {
     pub fn for_domain(domain: impl Into<String>) -> Self {
         ProsodyOptions {
             domain: domain.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Default options in token mode with `secret` (no issuer or audience).
+    pub fn with_jwt(secret: impl Into<String>) -> Self {
+        ProsodyOptions {
+            jwt: Some(JwtOptions {
+                secret: secret.into(),
+                ..JwtOptions::default()
+            }),
             ..Default::default()
         }
     }
@@ -403,6 +442,15 @@ fn lua_path(path: &Path) -> Result<&str> {
     Ok(s)
 }
 
+/// A value as it may appear inside a Lua string in the config. The value
+/// itself is not part of the error (it may be a secret).
+fn lua_string<'a>(what: &str, value: &'a str) -> Result<&'a str> {
+    if value.contains(['"', '\\', '\n', '\r']) || value.contains("{{") {
+        bail!("{what} cannot be written into the Lua config (no quotes, backslashes, line breaks or {{{{)");
+    }
+    Ok(value)
+}
+
 fn log_tail(path: &Path, lines: usize) -> String {
     let text = fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -459,6 +507,15 @@ impl Launch {
             http: SocketAddr::from((Ipv4Addr::LOCALHOST, http)),
             timeout: opts.ready_timeout,
         };
+        let (auth, jwt) = match &opts.jwt {
+            Some(jwt) => {
+                if jwt.secret.is_empty() {
+                    bail!("jwt.secret is empty: token mode needs a secret");
+                }
+                ("jwt", jwt.clone())
+            }
+            None => ("anonymous", JwtOptions::default()),
+        };
         let config = render_template(
             template,
             &[
@@ -468,6 +525,10 @@ impl Launch {
                 ("DATA_DIR", lua_path(root)?),
                 ("PLUGIN_DIR", lua_path(&workspace_root().join(PLUGIN_DIR))?),
                 ("LOG_LEVEL", opts.log_level.as_str()),
+                ("DOMAIN_AUTH", auth),
+                ("JWT_SECRET", lua_string("jwt.secret", &jwt.secret)?),
+                ("JWT_ISSUER", lua_string("jwt.issuer", &jwt.issuer)?),
+                ("JWT_AUDIENCE", lua_string("jwt.audience", &jwt.audience)?),
             ],
         )?;
         fs::write(&launch.config, config).context("writing prosody.cfg.lua")?;
@@ -689,12 +750,28 @@ mod tests {
             "DATA_DIR",
             "PLUGIN_DIR",
             "LOG_LEVEL",
+            "DOMAIN_AUTH",
+            "JWT_SECRET",
+            "JWT_ISSUER",
+            "JWT_AUDIENCE",
         ];
         let values: Vec<_> = keys.iter().map(|k| (*k, "v")).collect();
         render_template(&template, &values).unwrap();
         for key in keys {
             assert!(template.contains(&format!("{{{{{key}}}}}")), "{key} unused");
         }
+    }
+
+    #[test]
+    fn jwt_values_are_checked_and_the_secret_is_not_shown() {
+        assert_eq!(lua_string("k", "abc-_.+/=").unwrap(), "abc-_.+/=");
+        for bad in ["a\"b", "a\\b", "a\nb", "{{X}}"] {
+            let err = lua_string("jwt.secret", bad).unwrap_err().to_string();
+            assert!(err.starts_with("jwt.secret cannot"), "{err}");
+            assert!(!err.contains(bad), "{err}");
+        }
+        let opts = ProsodyOptions::with_jwt("s3cr3t-value-xyz");
+        assert!(!format!("{opts:?}").contains("s3cr3t"), "{opts:?}");
     }
 
     #[test]

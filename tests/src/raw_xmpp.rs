@@ -148,11 +148,12 @@ impl RawXmpp {
     async fn finish_login(&mut self) -> Result<()> {
         let answer = self.read_until("/>", STEP_TIMEOUT).await?;
         if !answer.contains("<success") {
-            let more = self
-                .read_until(">", Duration::from_millis(200))
-                .await
-                .unwrap_or_default();
-            bail!("SASL failed: {answer}{more}");
+            // The whole <failure> (condition and text), or what arrives soon.
+            let more = match answer.contains("<failure") && !answer.contains("</failure>") {
+                true => self.read_until("</failure>", Duration::from_secs(1)).await,
+                false => self.read_until(">", Duration::from_millis(200)).await,
+            };
+            bail!("SASL failed: {answer}{}", more.unwrap_or_default());
         }
         self.open_stream().await?;
         self.send(

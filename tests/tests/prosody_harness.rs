@@ -400,29 +400,46 @@ async fn http_serves_websocket_and_bosh() {
     assert!(between(&bosh, "secure='", "'") == Some("true"), "{bosh}");
 }
 
+/// Both sign-in modes: anonymous (the default) and tokens.
 #[tokio::test]
 async fn the_rendered_config_passes_prosodyctl_check() {
-    let prosody = start().await;
-    let out = Command::new("prosodyctl")
-        .arg("--config")
-        .arg(prosody.config_path())
-        .args(["check", "config"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("All checks passed"), "{text}");
-    // Nothing in the start-up log above "info".
-    let log = std::fs::read_to_string(prosody.log_path()).unwrap();
-    let bad: Vec<_> = log
-        .lines()
-        .filter(|l| l.contains("\twarn\t") || l.contains("\terror\t"))
-        .collect();
-    assert!(bad.is_empty(), "{bad:#?}");
+    init_tracing();
+    for opts in [
+        ProsodyOptions::default(),
+        ProsodyOptions::with_jwt("check-config-secret-0123456789"),
+    ] {
+        let mode = if opts.jwt.is_some() {
+            "jwt"
+        } else {
+            "anonymous"
+        };
+        let prosody = Prosody::start_async(opts).await.expect("prosody starts");
+        let config = std::fs::read_to_string(prosody.config_path()).unwrap();
+        assert!(
+            config.contains(&format!("authentication = \"{mode}\"")),
+            "{mode}"
+        );
+        let out = Command::new("prosodyctl")
+            .arg("--config")
+            .arg(prosody.config_path())
+            .args(["check", "config"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("All checks passed"), "{mode}: {text}");
+        // Nothing in the start-up log above "info".
+        let log = std::fs::read_to_string(prosody.log_path()).unwrap();
+        let bad: Vec<_> = log
+            .lines()
+            .filter(|l| l.contains("\twarn\t") || l.contains("\terror\t"))
+            .collect();
+        assert!(bad.is_empty(), "{mode}: {bad:#?}");
+    }
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ use xmpp_session::{Event, IncomingIq, IqError, IqKind, Occupant, RoomLeftReason}
 
 use super::*;
 
+mod tokens;
+
 const ROOM: &str = "r1@conference.meet.test";
 const RECORDERS: &str = "recorders@internal.meet.test";
 const GATEWAYS: &str = "gateways@internal.meet.test";
@@ -23,7 +25,14 @@ fn focus() -> Focus {
 }
 
 fn focus_with(media: bool) -> Focus {
-    let mut f = Focus::new(FocusSettings {
+    let mut f = Focus::new(settings(media));
+    let joins = actions(&mut f);
+    assert_eq!(joins.len(), 2, "joins both breweries: {joins:?}");
+    f
+}
+
+fn settings(media: bool) -> FocusSettings {
+    FocusSettings {
         muc_service: "conference.meet.test".into(),
         nick: "focus".into(),
         empty_room_timeout: Duration::from_secs(30),
@@ -37,10 +46,7 @@ fn focus_with(media: bool) -> Focus {
         channel: Some(("ws://127.0.0.1:8080".into(), "sfu-1".into())),
         bridges: None,
         capacity: 100,
-    });
-    let joins = actions(&mut f);
-    assert_eq!(joins.len(), 2, "joins both breweries: {joins:?}");
-    f
+    }
 }
 
 fn room() -> BareJid {
