@@ -53,7 +53,8 @@ impl Default for MediaConfig {
     }
 }
 
-/// `[http]`: health, metrics and (later) the meeting page.
+/// `[http]`: health, metrics, the meeting page's files and the page's way
+/// to Prosody (XMPP over WebSocket).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -62,13 +63,26 @@ pub struct HttpConfig {
     /// How browsers reach this server (`https://meet.example`); the bridge
     /// channel's URLs are built from it. Empty: `http://<listen>`.
     pub public_url: String,
+    /// Prosody's XMPP-over-WebSocket URL (`ws://host:port/path`) that
+    /// `/xmpp-websocket` relays to. Empty: `ws://<xmpp.server's host>:5280/xmpp-websocket`
+    /// (Prosody's default HTTP port on the XMPP server's host).
+    pub xmpp_websocket: String,
+    /// Folder of the meeting page's static files, relative to the working
+    /// directory. Served when it holds an `index.html` (checked at start);
+    /// otherwise `/` is a status page. Empty: no page.
+    pub web_root: String,
 }
+
+/// Prosody's default HTTP port, where its WebSocket endpoint listens.
+pub const PROSODY_HTTP_PORT: u16 = 5280;
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            xmpp_websocket: String::new(),
+            web_root: "web/dist".into(),
         }
     }
 }
@@ -184,6 +198,20 @@ impl Config {
         }
     }
 
+    /// Prosody's WebSocket URL for the proxy, with the default filled in.
+    pub fn xmpp_websocket(&self) -> String {
+        if !self.http.xmpp_websocket.is_empty() {
+            return self.http.xmpp_websocket.clone();
+        }
+        // `host:port`, the host possibly a bracketed IPv6 address.
+        let host = self
+            .xmpp
+            .server
+            .rsplit_once(':')
+            .map_or(self.xmpp.server.as_str(), |(host, _)| host);
+        format!("ws://{host}:{PROSODY_HTTP_PORT}/xmpp-websocket")
+    }
+
     /// The MUC service, with the default filled in.
     pub fn muc_service(&self) -> String {
         if self.focus.muc_service.is_empty() {
@@ -261,8 +289,21 @@ impl Validate for Config {
                 "expected ip:port, e.g. 127.0.0.1:8080",
             ));
         }
+        if !is_ws_url(&self.xmpp_websocket()) {
+            return Err(ConfigError::invalid(
+                "http.xmpp_websocket",
+                "expected ws://host:port/path, e.g. ws://127.0.0.1:5280/xmpp-websocket \
+                 (wss:// is not supported: the proxy expects Prosody on a trusted network)",
+            ));
+        }
         self.log.validate()
     }
+}
+
+/// A plain `ws://` URL with a host (the proxy has no TLS client).
+fn is_ws_url(url: &str) -> bool {
+    url.parse::<axum::http::Uri>()
+        .is_ok_and(|u| u.scheme_str() == Some("ws") && u.host().is_some_and(|h| !h.is_empty()))
 }
 
 #[cfg(test)]
@@ -291,5 +332,39 @@ mod tests {
         assert_eq!(c.muc_service(), "conference.meet.example");
         assert_eq!(c.xmpp.jid, "focus@auth.meet.example");
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn xmpp_websocket_defaults_from_the_xmpp_server_host() {
+        let mut c: Config =
+            service::parse("[xmpp]\nserver = 'prosody.internal:5222'\npassword = 'x'\n").unwrap();
+        c.apply_env();
+        assert_eq!(
+            c.xmpp_websocket(),
+            "ws://prosody.internal:5280/xmpp-websocket"
+        );
+        c.validate().unwrap();
+        c.xmpp.server = "[::1]:5222".into();
+        assert_eq!(c.xmpp_websocket(), "ws://[::1]:5280/xmpp-websocket");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_xmpp_websocket_names_its_key() {
+        for url in [
+            "http://127.0.0.1:5280/xmpp-websocket",
+            "wss://meet.example/xmpp-websocket",
+            "ws://",
+            "not a url",
+        ] {
+            let mut c: Config = service::parse("[xmpp]\npassword = 'x'\n").unwrap();
+            c.apply_env();
+            c.http.xmpp_websocket = url.into();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.starts_with("config key `http.xmpp_websocket`"),
+                "{url}: {e}"
+            );
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The `sfu`'s HTTP side: `/health` (200 while the focus is connected to
-//! XMPP, 503 otherwise), `/metrics` (Prometheus text), and `/`, a status
-//! page until the meeting page is served here.
+//! XMPP, 503 otherwise), `/metrics` (Prometheus text), and the meeting
+//! page's files ([`crate::web`]) or, while the page is not built, a status
+//! page at `/`. The bridge channel ([`crate::channel`]) and the XMPP
+//! WebSocket relay ([`crate::xmpp_proxy`]) add their own routes.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +21,11 @@ pub struct Status {
     pub rooms: AtomicU64,
     pub participants: AtomicU64,
     pub requests_refused: AtomicU64,
+    /// XMPP WebSocket relays open now, opened in all, and refused because
+    /// Prosody could not be reached.
+    pub xmpp_websocket_open: AtomicU64,
+    pub xmpp_websocket_total: AtomicU64,
+    pub xmpp_websocket_failures: AtomicU64,
     /// The media plane, asked for its figures on every scrape.
     pub plane: std::sync::OnceLock<crate::plane::PlaneHandle>,
     /// Participants at which the stress level reaches 1.0.
@@ -35,6 +42,9 @@ impl Status {
             rooms: AtomicU64::new(0),
             participants: AtomicU64::new(0),
             requests_refused: AtomicU64::new(0),
+            xmpp_websocket_open: AtomicU64::new(0),
+            xmpp_websocket_total: AtomicU64::new(0),
+            xmpp_websocket_failures: AtomicU64::new(0),
             plane: std::sync::OnceLock::new(),
             capacity: AtomicU64::new(500),
             started: Instant::now(),
@@ -43,12 +53,16 @@ impl Status {
     }
 }
 
-pub fn router(status: Arc<Status>) -> Router {
-    Router::new()
-        .route("/", get(index))
+/// `/health`, `/metrics`, and the page: the files under `page` when given
+/// (every path no route claims), else the status page at `/`.
+pub fn router(status: Arc<Status>, page: Option<std::path::PathBuf>) -> Router {
+    let routes = Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .with_state(status)
+        .route("/metrics", get(metrics));
+    match page {
+        Some(root) => routes.with_state(status).merge(crate::web::router(root)),
+        None => routes.route("/", get(index)).with_state(status),
+    }
 }
 
 async fn health(State(s): State<Arc<Status>>) -> impl IntoResponse {
@@ -83,6 +97,31 @@ async fn metrics(State(s): State<Arc<Status>>) -> impl IntoResponse {
         s.requests_refused.load(Ordering::Relaxed),
         s.started.elapsed().as_secs()
     );
+    for (name, help, kind, value) in [
+        (
+            "sfu_xmpp_websocket_connections",
+            "XMPP WebSocket connections relayed to Prosody now.",
+            "gauge",
+            &s.xmpp_websocket_open,
+        ),
+        (
+            "sfu_xmpp_websocket_connections_total",
+            "XMPP WebSocket connections relayed to Prosody.",
+            "counter",
+            &s.xmpp_websocket_total,
+        ),
+        (
+            "sfu_xmpp_websocket_failures_total",
+            "XMPP WebSocket connections closed because Prosody could not be reached.",
+            "counter",
+            &s.xmpp_websocket_failures,
+        ),
+    ] {
+        let value = value.load(Ordering::Relaxed);
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
     body.push_str(&format!(
         "# HELP sfu_stress_level Participants over capacity (1.0 = full).\n# TYPE sfu_stress_level gauge\nsfu_stress_level {stress}\n"
     ));

@@ -1,6 +1,7 @@
 //! The `sfu` binary's library: the conference focus (signalling over XMPP)
 //! and, kept apart from it, the media plane; plus the HTTP side (health,
-//! metrics, and later the meeting page), and [`token`], which mints the
+//! metrics, the meeting page's files in [`web`] and its XMPP-over-WebSocket
+//! relay to Prosody in [`xmpp_proxy`]), and [`token`], which mints the
 //! sign-in tokens Prosody checks in token mode (`sfu token`).
 //!
 //! [`run`] starts everything from a validated [`Config`] and returns when
@@ -13,6 +14,8 @@ pub mod http;
 pub mod media;
 pub mod plane;
 pub mod token;
+pub mod web;
+pub mod xmpp_proxy;
 
 use std::future::Future;
 use std::time::Duration;
@@ -91,7 +94,11 @@ pub async fn run_with_listener(
     let (handle, events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
-    let app = http::router(status.clone()).merge(channels.router());
+    let page = page_root(&config.http.web_root);
+    let app = http::router(status.clone(), page)
+        .merge(channels.router())
+        .merge(xmpp_proxy::router(config.xmpp_websocket(), status.clone()));
+    tracing::info!(upstream = %config.xmpp_websocket(), "xmpp websocket relay at {}", xmpp_proxy::PATH);
     tracing::info!(listen = %http_addr, "http listening");
     let http_task = tokio::spawn(async move {
         let stop = async move {
@@ -134,6 +141,25 @@ pub async fn run_with_listener(
     let _ = http_task.await;
     drop(stop_rx);
     Ok(())
+}
+
+/// The meeting page's folder when the page is built (checked once, here).
+fn page_root(web_root: &str) -> Option<std::path::PathBuf> {
+    if web_root.is_empty() {
+        tracing::info!("http.web_root is empty: no meeting page, / is a status page");
+        return None;
+    }
+    let root = std::path::PathBuf::from(web_root);
+    if web::built(&root) {
+        tracing::info!(web_root = %root.display(), "serving the meeting page");
+        Some(root)
+    } else {
+        tracing::info!(
+            web_root = %root.display(),
+            "the meeting page is not built (no index.html there): / is a status page"
+        );
+        None
+    }
 }
 
 async fn log_plane_events(mut events: plane::PlaneEvents) {
