@@ -176,7 +176,7 @@ async fn audio_and_video_reach_the_other_participant_in_order() {
     assert_eq!(b.payloads(true), audio, "audio at b");
     assert_eq!(b.payloads(false), video, "video at b");
     // a's streams are the first at b: its `audio` line (audio slot 0) and
-    // the first video slot (str0m peers spell `video-1` as `video_1`).
+    // the first video slot.
     assert_eq!(
         b.slots_used(),
         vec!["audio".to_string(), "video_1".to_string()]

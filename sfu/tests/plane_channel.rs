@@ -153,7 +153,7 @@ impl Client {
         writer.write(pt, Instant::now(), time, payload).unwrap();
     }
 
-    /// The mids (our spelling, `video-1`) on which frames of `nick` arrived.
+    /// The mids on which frames of `nick` arrived.
     fn mids_from(&self, nick: &str, video: bool) -> BTreeSet<String> {
         let skip = if video { 3 } else { 0 };
         self.received
@@ -163,8 +163,7 @@ impl Client {
                     && p.get(skip..)
                         .is_some_and(|p| p.starts_with(nick.as_bytes()))
             })
-            // str0m peers spell `video-1` as `video_1`.
-            .map(|(mid, _)| mid.replace('_', "-"))
+            .map(|(mid, _)| mid.clone())
             .collect()
     }
 }

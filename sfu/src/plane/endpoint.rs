@@ -3,7 +3,8 @@
 //! `sdp`), its receive slots and, as a publisher, its incoming streams.
 //!
 //! Audio slot 0 is the participant's own sendrecv line `audio`; the other
-//! slots are sendonly lines (`audio-N`, `video-N`, N from 1). The own
+//! slots are sendonly lines (`audio_N`, `video_N`, N from 1; only ASCII
+//! alphanumerics and `_`, which is all a str0m `Mid` keeps). The own
 //! `video` line is recvonly from our side (it takes the participant's
 //! simulcast; receivers of a simulcast line cannot also be told its SSRCs). A slot
 //! holds at most one publisher; [`Endpoint::assign`] gives a publisher the
@@ -235,11 +236,11 @@ impl Endpoint {
         let mut audio: Vec<Slot> = add(true, true, "audio".into()).into_iter().collect();
         add(false, true, "video".into());
         for n in 1..audio_slots.max(1) {
-            audio.extend(add(true, false, format!("audio-{n}")));
+            audio.extend(add(true, false, format!("audio_{n}")));
         }
         let mut video = Vec::new();
         for n in 1..=video_slots {
-            video.extend(add(false, false, format!("video-{n}")));
+            video.extend(add(false, false, format!("video_{n}")));
         }
         let session = Session {
             creds: creds.clone(),
@@ -490,8 +491,8 @@ mod tests {
     fn offer_names_lines_and_carries_jitsi_payload_types() {
         let (_, offer) = endpoint();
         for needle in [
-            "a=group:BUNDLE audio video audio-1 audio-2 video-1 video-2",
-            "a=mid:audio-2",
+            "a=group:BUNDLE audio video audio_1 audio_2 video_1 video_2",
+            "a=mid:audio_2",
             "a=ice-lite",
             "a=rtcp-mux",
             "a=fingerprint:sha-256",
@@ -522,10 +523,10 @@ mod tests {
         let b = e.assign("b", MediaKind::Audio).unwrap();
         assert_eq!(b, e.audio_in);
         let c = e.assign("c", MediaKind::Audio).unwrap();
-        assert_eq!(e.public_mid(c), Some("audio-1"));
+        assert_eq!(e.public_mid(c), Some("audio_1"));
         assert_eq!(e.assign("b", MediaKind::Audio), Some(b));
         let d = e.assign("d", MediaKind::Audio).unwrap();
-        assert_eq!(e.public_mid(d), Some("audio-2"));
+        assert_eq!(e.public_mid(d), Some("audio_2"));
         assert_eq!(e.assign("x", MediaKind::Audio), None);
         e.release("c");
         assert_eq!(e.slot_of("c", MediaKind::Audio), None);
@@ -534,7 +535,7 @@ mod tests {
         let v = e.assign("v", MediaKind::Video).unwrap();
         assert_eq!(
             e.public_mid(v),
-            Some("video-1"),
+            Some("video_1"),
             "the own video line is no slot"
         );
     }

@@ -7,8 +7,8 @@
 //! AES-GCM preferred; str0m in its direct API and RTP mode, see `sdp` and
 //! `endpoint`): its own lines `audio` (sendrecv, also its first audio slot)
 //! and `video` (we only receive there, up to three simulcast layers by rid or
-//! by `SIM` group), and a fixed number of receive slots (`audio-1..`,
-//! `video-1..`). Every publisher's audio and video is forwarded to every
+//! by `SIM` group), and a fixed number of receive slots (`audio_1..`,
+//! `video_1..`). Every publisher's audio and video is forwarded to every
 //! other participant of the same conference, each into a slot of that
 //! receiver (first come; a leaving publisher frees its slots, which go to
 //! whoever waits). Forwarding is per RTP packet: each slot's [`forward`]er
@@ -61,7 +61,7 @@ pub struct PlaneConfig {
     pub advertise: Option<IpAddr>,
     /// Audio slots per participant, including its own `audio` line.
     pub audio_slots: usize,
-    /// Video receive slots per participant (`video-1..`); its own `video`
+    /// Video receive slots per participant (`video_1..`); its own `video`
     /// line only receives.
     pub video_slots: usize,
     /// Estimate each receiver's bandwidth (str0m's transport-cc estimator,

@@ -9,7 +9,8 @@
 //!   on the participant's own video line (recvonly: we never send there)
 //!   the receive side of a three-layer simulcast
 //!   (`a=rid:l recv`, `m`, `h`; `a=simulcast:recv l;m;h`, lowest first).
-//!   Mids are the contract's names (`audio`, `video`, `audio-N`, `video-N`).
+//!   Mids are the contract's names (`audio`, `video`, `audio_N`, `video_N`: what
+//!   str0m's `Mid` holds, so the MID header extension on the wire matches).
 //! - **The answer** ([`read_answer`]) gives what the session needs: ICE
 //!   credentials, the DTLS fingerprint and role, and per m-line (matched to
 //!   the offer by position, as RFC 3264 orders them) whether it was
@@ -383,7 +384,7 @@ mod tests {
                 ssrcs: None,
             },
             OfferLine {
-                mid: "video-1".into(),
+                mid: "video_1".into(),
                 audio: false,
                 own: false,
                 ssrcs: Some(SendSsrcs {
@@ -418,7 +419,7 @@ mod tests {
         assert!(sdp.media[2].attr("sendonly").is_some());
         assert!(sdp.media[2].attr("simulcast").is_none());
         for needle in [
-            "a=group:BUNDLE audio video video-1\r\n",
+            "a=group:BUNDLE audio video video_1\r\n",
             "a=ice-lite\r\n",
             "c=IN IP4 10.0.0.1\r\n",
             "a=candidate:1 1 udp 2130706431 10.0.0.1 10000 typ host\r\n",
@@ -439,7 +440,7 @@ a=fingerprint:sha-256 01:02\r\na=setup:passive\r\n\
 m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:audio\r\na=ssrc:5 cname:x\r\n\
 m=video 9 UDP/TLS/RTP/SAVPF 100 96\r\na=mid:video\r\na=ssrc-group:SIM 1 2 3\r\n\
 a=ssrc-group:FID 1 4\r\na=ssrc:1 cname:x\r\na=ssrc:4 cname:x\r\na=ssrc:2 cname:x\r\na=ssrc:3 cname:x\r\n\
-m=video 0 UDP/TLS/RTP/SAVPF 100\r\na=mid:video-1\r\n";
+m=video 0 UDP/TLS/RTP/SAVPF 100\r\na=mid:video_1\r\n";
         let a = read_answer(text).unwrap();
         assert_eq!((a.ufrag.as_str(), a.pwd.as_str()), ("u", "p"));
         assert_eq!(a.fingerprint, "sha-256 01:02");

@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(maps.audio[0].ssrc, ep.audio_slots[0].ssrcs.ssrc);
         let names: Vec<_> = maps.video.iter().map(|v| v.source.as_str()).collect();
         assert_eq!(names, ["a-v0", "b-v0"]);
-        assert_eq!(maps.video[1].mid.as_deref(), Some("video-2"));
+        assert_eq!(maps.video[1].mid.as_deref(), Some("video_2"));
         assert!(maps.forwarded.is_empty(), "no layer chosen yet");
         for slot in ep.video_slots.iter_mut() {
             slot.fwd.target = Some(0);
