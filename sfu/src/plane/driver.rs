@@ -28,6 +28,8 @@ use crate::media::allocation::{self, SourceOffer};
 use crate::media::speaker::SpeakerChange;
 use crate::media::{vp8, EndpointId, SourceName};
 
+/// At most this many datagrams are read before every session is polled.
+const RECEIVE_BATCH: usize = 32;
 /// The longest the loop sleeps without looking at timeouts.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// A session that has not connected by then is ended (an ICE-lite agent
@@ -106,7 +108,18 @@ pub(crate) async fn run(
                 None => break,
             },
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, source)) => plane.receive(&buf[..n], source, Instant::now()),
+                Ok((n, source)) => {
+                    plane.receive(&buf[..n], source, Instant::now());
+                    // Take what else is queued before polling the receivers:
+                    // each is then polled once per batch, not once per packet.
+                    for _ in 1..RECEIVE_BATCH {
+                        let Ok((n, source)) = socket.try_recv_from(&mut buf) else {
+                            break;
+                        };
+                        plane.drive_inputs(Instant::now());
+                        plane.receive(&buf[..n], source, Instant::now());
+                    }
+                }
                 // E.g. ICMP port unreachable reported on a later call.
                 Err(e) => tracing::debug!("udp receive: {e}"),
             },
@@ -342,6 +355,7 @@ impl Plane {
             return;
         }
         ep.dirty = true;
+        ep.took_input = true;
         if let Err(e) = ep.rtc.handle_input(input) {
             tracing::warn!(endpoint = id, %source, "session error: {e}");
             ep.rtc.disconnect();
@@ -382,6 +396,21 @@ impl Plane {
 
     /// Polls every session until none has output left, forwarding what
     /// they produce; then removes dead sessions.
+    /// Polls only the sessions that took a datagram since their last poll
+    /// (and forwards what they produce); the sessions written to wait for
+    /// [`Plane::drive`]. str0m wants a session polled between two inputs.
+    fn drive_inputs(&mut self, now: Instant) {
+        let mut work = Vec::new();
+        for ep in self.endpoints.values_mut().filter(|e| e.took_input) {
+            ep.took_input = false;
+            ep.dirty = false;
+            poll(ep, &self.socket, &mut self.stats, &self.events, &mut work);
+        }
+        for w in work {
+            self.apply(w, now);
+        }
+    }
+
     fn drive(&mut self, now: Instant) {
         loop {
             let mut work = Vec::new();
@@ -389,6 +418,7 @@ impl Plane {
             // output: polling all of them per datagram costs O(sessions).
             for ep in self.endpoints.values_mut().filter(|e| e.dirty) {
                 ep.dirty = false;
+                ep.took_input = false;
                 poll(ep, &self.socket, &mut self.stats, &self.events, &mut work);
             }
             if work.is_empty() {

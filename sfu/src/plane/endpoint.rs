@@ -66,8 +66,10 @@ pub(crate) struct Endpoint {
     pub audio_slots: Vec<Slot>,
     pub video_slots: Vec<Slot>,
     pub next_timeout: Instant,
-    /// Its Rtc took input since it was last polled: poll it.
+    /// Its Rtc took input or was written to since it was last polled.
     pub dirty: bool,
+    /// Its Rtc took a datagram since it was last polled (a subset of `dirty`).
+    pub took_input: bool,
     pub created: Instant,
     pub connected: bool,
     pub mute_audio: bool,
@@ -275,6 +277,7 @@ impl Endpoint {
             video_slots: video,
             next_timeout: now,
             dirty: true,
+            took_input: false,
             created: now,
             connected: false,
             mute_audio: false,
