@@ -95,7 +95,13 @@ pub async fn run_with_listener(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
     let page = page_root(&config.http.web_root);
+    let page_config = web::PageConfig {
+        domain: config.xmpp.domain.clone(),
+        muc: settings.muc_service.clone(),
+        focus: format!("{}/{}", config.xmpp.jid, config.xmpp.resource),
+    };
     let app = http::router(status.clone(), page)
+        .merge(web::config_router(&page_config))
         .merge(channels.router())
         .merge(xmpp_proxy::router(config.xmpp_websocket(), status.clone()));
     tracing::info!(upstream = %config.xmpp_websocket(), "xmpp websocket relay at {}", xmpp_proxy::PATH);

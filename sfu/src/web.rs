@@ -9,6 +9,9 @@
 //! missing is 404. Folders are never listed. The routes of the other
 //! modules (`/health`, `/metrics`, `/colibri-ws/..`, `/xmpp-websocket`)
 //! come first: this is the router's fallback.
+//!
+//! `/config.json` ([`PageConfig`]) tells the page what it cannot read from
+//! its URL: the XMPP domain to sign in to, the MUC service and the focus.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,7 @@ use axum::extract::Request;
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::Router;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -46,6 +50,49 @@ pub fn router(root: PathBuf) -> Router {
     Router::new().fallback_service(ServeDir::new(root).fallback(room_page.into_service()))
 }
 
+/// What the page needs to join a meeting, served as `/config.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageConfig {
+    /// The participants' XMPP domain (anonymous or token sign-in).
+    pub domain: String,
+    /// The conference MUC service (`conference.<domain>`).
+    pub muc: String,
+    /// The focus's full JID, where the conference request goes.
+    pub focus: String,
+}
+
+impl PageConfig {
+    /// The JSON text the page reads.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "domain": self.domain,
+            "muc": self.muc,
+            "focus": self.focus,
+        })
+        .to_string()
+    }
+}
+
+/// `GET /config.json`: `config` as JSON, never cached.
+pub fn config_router(config: &PageConfig) -> Router {
+    let body = config.to_json();
+    Router::new().route(
+        "/config.json",
+        get(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [
+                        (axum::http::header::CONTENT_TYPE, "application/json"),
+                        (axum::http::header::CACHE_CONTROL, "no-store"),
+                    ],
+                    body,
+                )
+            }
+        }),
+    )
+}
+
 /// `/<one segment>`: a room's address rather than a file's.
 fn is_room_path(path: &str) -> bool {
     path.strip_prefix('/')
@@ -55,6 +102,19 @@ fn is_room_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_config_is_json() {
+        let c = PageConfig {
+            domain: "meet.test".into(),
+            muc: "conference.meet.test".into(),
+            focus: "focus@auth.meet.test/focus".into(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+        assert_eq!(v["domain"], "meet.test");
+        assert_eq!(v["muc"], "conference.meet.test");
+        assert_eq!(v["focus"], "focus@auth.meet.test/focus");
+    }
 
     #[test]
     fn a_room_path_is_one_segment() {

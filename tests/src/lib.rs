@@ -9,10 +9,13 @@
 //! - [`ports`]: free loopback ports.
 //! - [`process`]: child processes tied to the test process.
 //! - [`raw_xmpp`]: a bare XMPP-over-TCP client for probing servers.
+//! - [`meeting`]: the in-process sfu with a private Prosody; [`page`]: the
+//!   built meeting page.
 
 use std::path::{Path, PathBuf};
 
 pub mod meeting;
+pub mod page;
 pub mod ports;
 pub mod process;
 pub mod prosody;

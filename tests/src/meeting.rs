@@ -64,8 +64,7 @@ pub struct Meeting {
     pub people: Vec<WebrtcParticipant>,
     /// The sfu's HTTP address (health, metrics, bridge channel).
     pub http: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    sfu: tokio::task::JoinHandle<anyhow::Result<()>>,
+    sfu: InProcessSfu,
 }
 
 pub const PEOPLE: [(&str, u32, u32, u32, f64); 3] = [
@@ -74,29 +73,54 @@ pub const PEOPLE: [(&str, u32, u32, u32, f64); 3] = [
     ("cccc0003", 1, 480, 270, 660.0),
 ];
 
+/// The real `sfu`, running in this process as the focus of a Prosody.
+pub struct InProcessSfu {
+    /// The sfu's HTTP address (health, metrics, bridge channel, page).
+    pub http: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessSfu {
+    /// Registers the focus account on `prosody`, starts the sfu (media on a
+    /// free loopback port, HTTP on a free port) with `configure` applied
+    /// last, and waits until it is healthy.
+    pub async fn start(prosody: &Prosody, configure: impl FnOnce(&mut sfu::Config)) -> Self {
+        let focus = prosody.register_service("focus").unwrap();
+        let mut config = sfu::Config {
+            xmpp: XmppConfig {
+                jid: focus.jid(),
+                password: focus.password.clone(),
+                resource: "focus".into(),
+                ..xmpp(prosody)
+            },
+            ..sfu::Config::default()
+        };
+        config.media.bind = "127.0.0.1:0".into();
+        config.apply_env();
+        configure(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sfu::run_with_listener(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        crate::wait_healthy(http, Duration::from_secs(10)).await;
+        InProcessSfu { http, stop, task }
+    }
+
+    /// Stops the sfu (it leaves its rooms) and waits up to 10 s for it.
+    pub async fn end(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
 pub async fn meeting() -> Meeting {
     crate::init_logs();
     crate::webrtc::init().unwrap();
     let prosody = Prosody::start(ProsodyOptions::default()).unwrap();
-    let focus = prosody.register_service("focus").unwrap();
-    let mut config = sfu::Config {
-        xmpp: XmppConfig {
-            jid: focus.jid(),
-            password: focus.password.clone(),
-            resource: "focus".into(),
-            ..xmpp(&prosody)
-        },
-        ..sfu::Config::default()
-    };
-    config.media.bind = "127.0.0.1:0".into();
-    config.apply_env();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let sfu = tokio::spawn(sfu::run_with_listener(config, listener, async move {
-        let _ = stopped.await;
-    }));
-    crate::wait_healthy(http, Duration::from_secs(10)).await;
+    let sfu = InProcessSfu::start(&prosody, |_| {}).await;
     let focus_jid = Jid::new(&format!("focus@auth.{}/focus", prosody.domain())).unwrap();
     let room = BareJid::new(&format!("standup@{}", prosody.conference_domain())).unwrap();
     let mut people = Vec::new();
@@ -116,8 +140,7 @@ pub async fn meeting() -> Meeting {
     Meeting {
         prosody,
         people,
-        http,
-        stop,
+        http: sfu.http,
         sfu,
     }
 }
@@ -125,8 +148,7 @@ pub async fn meeting() -> Meeting {
 impl Meeting {
     pub async fn end(self) {
         drop(self.people);
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.sfu).await;
+        self.sfu.end().await;
     }
 }
 
