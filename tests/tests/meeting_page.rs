@@ -385,6 +385,35 @@ async fn three_people_meet_on_the_page() -> Result<()> {
         .await?;
     tracing::info!(?tiles, "tiles (page, [(name, video width, height)])");
 
+    // The layout asks for the stage at 720p and the thumbnail at 180p (three
+    // people): each page decodes one remote video of each height.
+    let heights = browsers
+        .until(
+            "every page decodes its stage at 720p and its thumbnail at 180p",
+            Duration::from_secs(15),
+            |h| {
+                let mut all = Vec::new();
+                for page in 0..NAMES.len() {
+                    let mut got: Vec<u32> = h
+                        .get(&page)?
+                        .last()?
+                        .inbound
+                        .iter()
+                        .filter(|i| i.kind == "video" && i.frames_decoded.unwrap_or(0) > 0)
+                        .filter_map(|i| i.frame_height)
+                        .collect();
+                    got.sort();
+                    if got != [180, 720] {
+                        return None;
+                    }
+                    all.push((page, got));
+                }
+                Some(all)
+            },
+        )
+        .await?;
+    tracing::info!(?heights, took = ?started.elapsed(), "decoded heights (page, heights)");
+
     // Let the layout settle on the speaker, then keep a picture of it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let shot = tests::workspace_root().join("target/meeting-page.png");

@@ -48,7 +48,9 @@ export class BridgeChannel extends EventTarget {
         this.dispatchEvent(new CustomEvent('audio-map', { detail: { slots: slots(msg.mappedSources) } }));
         break;
       case 'DominantSpeakerEndpointChangeEvent':
-        this.dispatchEvent(new CustomEvent('speaker', { detail: { nick: msg.dominantSpeakerEndpoint } }));
+        this.dispatchEvent(new CustomEvent('speaker', {
+          detail: { nick: msg.dominantSpeakerEndpoint, previous: msg.previousSpeakers || [] },
+        }));
         break;
       default:
         break;

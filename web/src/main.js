@@ -20,6 +20,8 @@ const state = {
   videoSlots: new Map(), // mid -> owner nick
   audio: new Map(), // mid -> <audio>
   speaker: null,
+  /** The dominant speaker, then the previous ones (nicks, newest first). */
+  speakers: [],
   micOn: true,
   camOn: true,
   ended: false,
@@ -148,6 +150,7 @@ function openBridge(url) {
   });
   bridge.addEventListener('speaker', (e) => {
     state.speaker = e.detail.nick;
+    state.speakers = [e.detail.nick, ...e.detail.previous];
     refresh();
   });
   refresh();
@@ -191,7 +194,10 @@ function refresh() {
   const count = remotes.length + 1;
   $('people').textContent = `${count} ${count === 1 ? 'person' : 'people'}`;
   const speaker = state.speaker && state.sig.occupants.has(state.speaker) ? state.speaker : null;
-  const stage = count > 2 ? speaker : null;
+  // The stage shows the most recent speaker other than us (we never see
+  // ourselves large), else the first of the others.
+  const others = state.speakers.filter((n) => state.sig.occupants.has(n));
+  const stage = count > 2 ? (others[0] ?? remotes[0]?.nick ?? null) : null;
   state.grid.setSpeaker(speaker, stage);
   state.bridge?.setConstraints(stage);
 }
