@@ -15,7 +15,9 @@
 use std::path::{Path, PathBuf};
 
 pub mod meeting;
+pub mod node;
 pub mod page;
+pub mod plane;
 pub mod ports;
 pub mod process;
 pub mod prosody;

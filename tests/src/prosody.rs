@@ -369,6 +369,17 @@ impl Prosody {
         })
     }
 
+    /// Logs `account` in over c2s with SASL PLAIN and its password.
+    pub async fn login(&self, account: &Account) -> Result<crate::raw_xmpp::RawXmpp> {
+        crate::raw_xmpp::RawXmpp::login_plain(
+            self.c2s_addr(),
+            &account.host,
+            &account.username,
+            &account.password,
+        )
+        .await
+    }
+
     /// Creates `name@auth.DOMAIN` (a service account: focus, recorder,
     /// gateway) with a random password.
     pub fn register_service(&self, name: &str) -> Result<Account> {

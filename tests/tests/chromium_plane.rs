@@ -17,19 +17,14 @@
 //! ([`the_plane_offers_the_mids_it_sends`] pins that).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sfu::channel::Channels;
-use sfu::plane::{self, PlaneConfig, PlaneEvent, PlaneEvents, PlaneHandle};
+use sfu::plane::PlaneEvent;
 use str0m::media::Mid;
-use tokio::sync::mpsc;
+use tests::node::NodeScript;
 use tokio::time::Instant;
 
 const ROOM: &str = "room@conference.meet.test";
@@ -134,87 +129,31 @@ enum Report {
 
 /// The node script driving Chromium, and what it reported so far.
 struct Browser {
-    child: Child,
-    stdin: ChildStdin,
-    reports: mpsc::UnboundedReceiver<Report>,
-    stderr: Arc<Mutex<String>>,
+    script: NodeScript<Report>,
     /// Every stats report per peer, oldest first.
     history: HashMap<String, Vec<Stats>>,
 }
 
 impl Browser {
     fn start() -> Result<Browser> {
-        let dir = tests::workspace_root().join("tests/web");
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        anyhow::ensure!(
-            dir.join("node_modules/playwright-core").is_dir(),
-            "tests/web/node_modules is missing: run scripts/setup"
-        );
-        anyhow::ensure!(
-            std::path::Path::new(&chromium).is_file(),
-            "{chromium} is missing: run scripts/setup"
-        );
-        let mut cmd = Command::new("node");
-        cmd.arg("plane_peer.mjs")
-            .current_dir(&dir)
-            .env("CHROMIUM", &chromium)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = tests::process::spawn_tied(cmd)
-            .context("starting node (is it installed? run scripts/setup)")?;
-        let stdin = child.stdin.take().context("stdin")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut err_pipe = child.stderr.take().context("stderr")?;
-        let (tx, reports) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let report = serde_json::from_str(&line).unwrap_or(Report::Log {
-                    peer: None,
-                    text: line,
-                });
-                if tx.send(report).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = err_pipe.read(&mut buf) {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let script = NodeScript::start("plane_peer.mjs", &[], |text| Report::Log {
+            peer: None,
+            text,
+        })?;
         Ok(Browser {
-            child,
-            stdin,
-            reports,
-            stderr,
+            script,
             history: HashMap::new(),
         })
     }
 
     fn send(&mut self, command: Value) -> Result<()> {
-        writeln!(self.stdin, "{command}").context("writing to the node script")?;
-        self.stdin.flush()?;
-        Ok(())
+        self.script.send(&command)
     }
 
     /// Takes the next report: stats are kept (None), logs logged (None),
     /// an error report or the `deadline` fails.
     async fn next(&mut self, deadline: Instant) -> Result<Option<Report>> {
-        let report = match tokio::time::timeout_at(deadline, self.reports.recv()).await {
-            Ok(Some(r)) => r,
-            Ok(None) => bail!(
-                "the node script ended; stderr:\n{}",
-                self.stderr.lock().unwrap_or_else(|e| e.into_inner())
-            ),
-            Err(_) => bail!("timed out waiting for the node script"),
-        };
+        let report = self.script.recv(deadline).await?;
         match report {
             Report::Stats { peer, stats } => {
                 self.history.entry(peer).or_default().push(stats);
@@ -268,41 +207,9 @@ impl Browser {
     }
 
     /// Closes Chromium and waits for the script to end.
-    fn quit(mut self) {
-        let _ = self.send(json!({"type": "quit"}));
-        for _ in 0..50 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    fn quit(self) {
+        self.script.quit();
     }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_plane() -> Result<(PlaneHandle, PlaneEvents, Channels, SocketAddr)> {
-    let channels = Channels::new("sfu-test");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let http = listener.local_addr()?;
-    let app = channels.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (plane, events, _task) = plane::start_with_channels(
-        PlaneConfig {
-            bind: "127.0.0.1:0".parse()?,
-            audio_slots: 2,
-            video_slots: 2,
-            ..PlaneConfig::default()
-        },
-        channels.clone(),
-    )
-    .await?;
-    Ok((plane, events, channels, http))
 }
 
 /// The value of `f` now and about `span` earlier in `history`, if both exist.
@@ -331,7 +238,7 @@ fn decoding<'a>(h: &'a HashMap<String, Vec<Stats>>, nick: &str, slot: &str) -> O
 async fn chromium_sends_three_layers_and_receives_the_chosen_one() -> Result<()> {
     tests::init_logs();
     let started = Instant::now();
-    let (plane, mut events, channels, http) = start_plane().await?;
+    let (plane, mut events, channels, http) = tests::plane::start_with_channels(2, 2).await?;
     let mut browser = Browser::start()?;
     match browser.expect(Duration::from_secs(15)).await? {
         Report::Ready { version } => tracing::info!(version, "chromium up"),
@@ -559,7 +466,7 @@ async fn chromium_sends_three_layers_and_receives_the_chosen_one() -> Result<()>
 /// line's RTP MID header extension, or browsers drop the packets.
 #[tokio::test]
 async fn the_plane_offers_the_mids_it_sends() -> Result<()> {
-    let (plane, _events, _channels, _http) = start_plane().await?;
+    let (plane, _events, _channels, _http) = tests::plane::start_with_channels(2, 2).await?;
     let offer = plane.create_endpoint(ROOM, &key("carol")).await?;
     let mids: Vec<&str> = offer
         .lines()

@@ -98,14 +98,7 @@ async fn read_iq(client: &mut RawXmpp, id: &str) -> String {
 /// A service account on auth.DOMAIN, logged in.
 async fn service(prosody: &Prosody, name: &str) -> RawXmpp {
     let account = prosody.register_service(name).unwrap();
-    RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &account.host,
-        &account.username,
-        &account.password,
-    )
-    .await
-    .unwrap()
+    prosody.login(&account).await.unwrap()
 }
 
 fn assert_refused_at_login(result: anyhow::Result<RawXmpp>, text: &str) {
@@ -455,27 +448,13 @@ async fn service_accounts_still_sign_in_with_passwords() {
     .await;
     assert!(as_token.is_err(), "a token is no password");
 
-    let mut f = RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &focus.host,
-        &focus.username,
-        &focus.password,
-    )
-    .await
-    .unwrap();
+    let mut f = prosody.login(&focus).await.unwrap();
     assert!(f.jid().unwrap().starts_with("focus@auth."));
     let own = join(&mut f, &format!("omega@{conference}/focus")).await;
     assert!(own.contains("affiliation='owner'"), "{own}");
 
     // The recorder's identity joins any room, untouched by token rules.
-    let mut r = RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &recorder.host,
-        &recorder.username,
-        &recorder.password,
-    )
-    .await
-    .unwrap();
+    let mut r = prosody.login(&recorder).await.unwrap();
     let own = join(&mut r, &format!("omega@{conference}/rec")).await;
     assert!(
         own.contains("code='110'") && !own.contains("type='error'"),

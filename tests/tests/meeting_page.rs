@@ -15,17 +15,14 @@
 //! A screenshot of the first page is saved to `target/meeting-page.png`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Deserialize;
 use serde_json::json;
 use tests::meeting::InProcessSfu;
+use tests::node::NodeScript;
 use tests::{Prosody, ProsodyOptions};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const NAMES: [&str; 3] = ["Ada Lovelace", "Grace Hopper", "Alan Turing"];
@@ -113,88 +110,32 @@ enum Report {
 
 /// The node script driving Chromium.
 struct Browsers {
-    child: Child,
-    stdin: ChildStdin,
-    reports: mpsc::UnboundedReceiver<Report>,
-    stderr: Arc<Mutex<String>>,
+    script: NodeScript<Report>,
     history: HashMap<usize, Vec<Stats>>,
 }
 
 impl Browsers {
     fn start(url: &str) -> Result<Browsers> {
-        let dir = tests::workspace_root().join("tests/web");
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        anyhow::ensure!(
-            dir.join("node_modules/playwright-core").is_dir(),
-            "tests/web/node_modules is missing: run scripts/setup"
-        );
-        anyhow::ensure!(
-            std::path::Path::new(&chromium).is_file(),
-            "{chromium} is missing: run scripts/setup"
-        );
-        let mut cmd = Command::new("node");
-        cmd.arg("page_meeting.mjs")
-            .arg(url)
-            .args(NAMES)
-            .current_dir(&dir)
-            .env("CHROMIUM", &chromium)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = tests::process::spawn_tied(cmd)
-            .context("starting node (is it installed? run scripts/setup)")?;
-        let stdin = child.stdin.take().context("stdin")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut err_pipe = child.stderr.take().context("stderr")?;
-        let (tx, reports) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let report = serde_json::from_str(&line).unwrap_or(Report::Log {
-                    page: None,
-                    text: line,
-                });
-                if tx.send(report).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = err_pipe.read(&mut buf) {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let mut args = vec![url];
+        args.extend(NAMES);
+        let script = NodeScript::start("page_meeting.mjs", &args, |text| Report::Log {
+            page: None,
+            text,
+        })?;
         Ok(Browsers {
-            child,
-            stdin,
-            reports,
-            stderr,
+            script,
             history: HashMap::new(),
         })
     }
 
     fn send(&mut self, command: serde_json::Value) -> Result<()> {
-        writeln!(self.stdin, "{command}").context("writing to the node script")?;
-        self.stdin.flush()?;
-        Ok(())
+        self.script.send(&command)
     }
 
     /// The next report that is not stats or a log (those are kept/logged);
     /// an error report fails.
     async fn next(&mut self, deadline: Instant) -> Result<Option<Report>> {
-        let report = match tokio::time::timeout_at(deadline, self.reports.recv()).await {
-            Ok(Some(r)) => r,
-            Ok(None) => bail!(
-                "the node script ended; stderr:\n{}",
-                self.stderr.lock().unwrap_or_else(|e| e.into_inner())
-            ),
-            Err(_) => bail!("timed out waiting for the browsers"),
-        };
+        let report = self.script.recv(deadline).await?;
         match report {
             Report::Stats { page, stats } => {
                 if let Some(e) = &stats.error {
@@ -252,21 +193,8 @@ impl Browsers {
         }
     }
 
-    fn quit(mut self) {
-        let _ = self.send(json!({"type": "quit"}));
-        for _ in 0..50 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Browsers {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn quit(self) {
+        self.script.quit();
     }
 }
 

@@ -104,14 +104,7 @@ async fn accounts_survive_a_restart_on_the_same_ports() {
     eprintln!("timing: register {:?}", t.elapsed());
     assert_eq!(focus.jid(), "focus@auth.meet.test");
 
-    let mut client = RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &focus.host,
-        &focus.username,
-        &focus.password,
-    )
-    .await
-    .unwrap();
+    let mut client = prosody.login(&focus).await.unwrap();
     assert!(client.jid().unwrap().starts_with("focus@auth.meet.test/"));
     let wrong = RawXmpp::login_plain(prosody.c2s_addr(), &focus.host, "focus", "wrong").await;
     assert!(wrong.unwrap_err().to_string().contains("not-authorized"));
@@ -195,14 +188,7 @@ async fn internal_muc_admits_service_accounts_only() {
     let internal = prosody.internal_domain();
 
     // A service account creates the brewery and is its owner.
-    let mut service = RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &focus.host,
-        &focus.username,
-        &focus.password,
-    )
-    .await
-    .unwrap();
+    let mut service = prosody.login(&focus).await.unwrap();
     let joined = join(&mut service, &format!("recorders@{internal}/focus")).await;
     assert!(
         joined.contains("code='110'") && joined.contains("affiliation='owner'"),
@@ -224,27 +210,13 @@ async fn internal_muc_admits_service_accounts_only() {
     }
 
     // Neither can the recorder's meeting identity (only auth.DOMAIN may).
-    let mut hidden = RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &recorder.host,
-        &recorder.username,
-        &recorder.password,
-    )
-    .await
-    .unwrap();
+    let mut hidden = prosody.login(&recorder).await.unwrap();
     let refused = join(&mut hidden, &format!("recorders@{internal}/rec")).await;
     assert!(refused.contains("<forbidden"), "{refused}");
 
     // A second service account gets in.
     let gateway = prosody.register_service("gateway1").unwrap();
-    let mut other = RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &gateway.host,
-        &gateway.username,
-        &gateway.password,
-    )
-    .await
-    .unwrap();
+    let mut other = prosody.login(&gateway).await.unwrap();
     let joined = join(&mut other, &format!("recorders@{internal}/gw")).await;
     assert!(joined.contains("code='110'"), "{joined}");
 }
@@ -273,14 +245,7 @@ async fn the_focus_owns_rooms_and_sees_real_jids() {
     assert!(!echo.contains("type='error'"), "{echo}");
 
     // The focus joins later and is owner anyway; it sees the guest's real JID.
-    let mut service = RawXmpp::login_plain(
-        prosody.c2s_addr(),
-        &focus.host,
-        &focus.username,
-        &focus.password,
-    )
-    .await
-    .unwrap();
+    let mut service = prosody.login(&focus).await.unwrap();
     service
         .send(&format!(
             "<presence to='{room}/focus'><x xmlns='http://jabber.org/protocol/muc'/></presence>"

@@ -14,8 +14,7 @@ use futures::SinkExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use sfu::channel::Channels;
-use sfu::plane::{self, PlaneConfig, PlaneEvent, PlaneEvents, PlaneHandle};
+use sfu::plane::{PlaneEvent, PlaneHandle};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{MediaTime, Mid, Rid};
@@ -226,25 +225,6 @@ fn decoder() -> Result<(gst::Pipeline, gst_app::AppSrc, Arc<Mutex<Decoded>>)> {
     Ok((pipeline, src, decoded))
 }
 
-async fn start_plane() -> Result<(PlaneHandle, PlaneEvents, Channels, SocketAddr)> {
-    let channels = Channels::new("sfu-test");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let http = listener.local_addr()?;
-    let app = channels.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (plane, events, _task) = plane::start_with_channels(
-        PlaneConfig {
-            bind: "127.0.0.1:0".parse()?,
-            audio_slots: 2,
-            video_slots: 2,
-            ..PlaneConfig::default()
-        },
-        channels.clone(),
-    )
-    .await?;
-    Ok((plane, events, channels, http))
-}
-
 /// The height the receiver decoded last, and how many frames it decoded.
 fn last_height(d: &Arc<Mutex<Decoded>>) -> (i32, usize) {
     let d = d.lock().unwrap_or_else(|e| e.into_inner());
@@ -254,7 +234,7 @@ fn last_height(d: &Arc<Mutex<Decoded>>) -> (i32, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_gets_the_layer_it_asks_for_and_switches_within_2s() -> Result<()> {
     tests::init_logs();
-    let (plane, mut events, channels, http) = start_plane().await?;
+    let (plane, mut events, channels, http) = tests::plane::start_with_channels(2, 2).await?;
     let mut publisher = Peer::join(&plane, "pub").await?;
     let mut receiver = Peer::join(&plane, "rx").await?;
 

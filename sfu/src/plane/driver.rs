@@ -394,40 +394,37 @@ impl Plane {
         }
     }
 
-    /// Polls every session until none has output left, forwarding what
-    /// they produce; then removes dead sessions.
     /// Polls only the sessions that took a datagram since their last poll
     /// (and forwards what they produce); the sessions written to wait for
     /// [`Plane::drive`]. str0m wants a session polled between two inputs.
     fn drive_inputs(&mut self, now: Instant) {
+        self.poll_sessions(now, true);
+    }
+
+    /// Polls the sessions that took input (`only_inputs`) or that may have
+    /// output, and applies what they ask of the others; false when none
+    /// asked anything.
+    fn poll_sessions(&mut self, now: Instant, only_inputs: bool) -> bool {
         let mut work = Vec::new();
-        for ep in self.endpoints.values_mut().filter(|e| e.took_input) {
-            ep.took_input = false;
+        // Only sessions that took input or were written to since their
+        // last poll can have output: polling all costs O(sessions).
+        let due = |e: &Endpoint| if only_inputs { e.took_input } else { e.dirty };
+        for ep in self.endpoints.values_mut().filter(|e| due(e)) {
             ep.dirty = false;
+            ep.took_input = false;
             poll(ep, &self.socket, &mut self.stats, &self.events, &mut work);
         }
+        let any = !work.is_empty();
         for w in work {
             self.apply(w, now);
         }
+        any
     }
 
+    /// Polls every session until none has output left, forwarding what
+    /// they produce; then removes dead sessions.
     fn drive(&mut self, now: Instant) {
-        loop {
-            let mut work = Vec::new();
-            // Only sessions that took input since their last poll can have
-            // output: polling all of them per datagram costs O(sessions).
-            for ep in self.endpoints.values_mut().filter(|e| e.dirty) {
-                ep.dirty = false;
-                ep.took_input = false;
-                poll(ep, &self.socket, &mut self.stats, &self.events, &mut work);
-            }
-            if work.is_empty() {
-                break;
-            }
-            for w in work {
-                self.apply(w, now);
-            }
-        }
+        while self.poll_sessions(now, false) {}
         let dead: Vec<String> = self
             .endpoints
             .values()
@@ -568,7 +565,9 @@ impl Plane {
             .iter()
             .map(|(id, e)| (id.as_str(), e.layers.offer(now)))
             .collect();
-        let mut decisions: Vec<(String, Vec<Option<usize>>, u64, u64)> = Vec::new();
+        // (receiver, layer per video slot, (sending, wanted) for its estimator)
+        type Decision = (String, Vec<Option<usize>>, Option<(u64, u64)>);
+        let mut decisions: Vec<Decision> = Vec::new();
         for r in self.endpoints.values() {
             let ranking: Vec<&str> = self
                 .conferences
@@ -600,7 +599,11 @@ impl Plane {
                 .or(r.bwe_bps)
                 .unwrap_or(DEFAULT_BANDWIDTH_BPS);
             let a = allocation::allocate(&r.constraints, &sources, bwe);
-            let wish = allocation::allocate(&r.constraints, &sources, u64::MAX / 4);
+            // What it sends and would like to, for its estimator's probing.
+            let rates = r.estimating.then(|| {
+                let wish = allocation::allocate(&r.constraints, &sources, u64::MAX / 4);
+                (a.total_bps, wish.total_bps.max(a.total_bps))
+            });
             let layers = r
                 .video_slots
                 .iter()
@@ -610,9 +613,9 @@ impl Plane {
                         .and_then(|p| a.layer(&source_name(p, false)))
                 })
                 .collect();
-            decisions.push((r.id.clone(), layers, a.total_bps, wish.total_bps));
+            decisions.push((r.id.clone(), layers, rates));
         }
-        for (id, layers, sending, wanted) in decisions {
+        for (id, layers, rates) in decisions {
             let Some(r) = self.endpoints.get_mut(&id) else {
                 continue;
             };
@@ -624,10 +627,12 @@ impl Plane {
                 }
                 slot.fwd.target = target;
             }
-            r.rtc
-                .bwe()
-                .set_bitrate(Bitrate::bps(sending), Bitrate::bps(wanted.max(sending)));
-            r.dirty = true;
+            if let Some((sending, wanted)) = rates {
+                r.rtc
+                    .bwe()
+                    .set_bitrate(Bitrate::bps(sending), Bitrate::bps(wanted));
+                r.dirty = true;
+            }
         }
     }
 

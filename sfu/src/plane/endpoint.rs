@@ -57,6 +57,8 @@ pub(crate) struct Endpoint {
     session: Session,
     /// Bandwidth estimation is wanted (see [`Endpoint::accept_answer`]).
     pub bandwidth_estimation: bool,
+    /// Its Rtc estimates the bandwidth (wanted, and transport-cc kept).
+    pub estimating: bool,
     answered: bool,
     lines: Vec<OfferLine>,
     /// The participant's microphone line (also audio slot 0).
@@ -268,6 +270,7 @@ impl Endpoint {
             rtc,
             session,
             bandwidth_estimation: false,
+            estimating: false,
             ufrag: creds.ufrag,
             answered: false,
             lines,
@@ -318,6 +321,7 @@ impl Endpoint {
             // Bandwidth estimation needs transport-cc feedback; peers
             // without it (webrtcbin's answers carry no extmap) get none.
             self.rtc = self.session.build(&self.lines, true, Instant::now())?;
+            self.estimating = true;
         }
         // Lines are matched by position; ours are audio, video, then slots.
         let (audio, video) = (&answer.lines[0], &answer.lines[1]);
