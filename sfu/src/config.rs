@@ -13,7 +13,35 @@ pub struct Config {
     pub focus: FocusConfig,
     pub http: HttpConfig,
     pub media: MediaConfig,
+    pub dial_in: DialInConfig,
     pub log: LogConfig,
+}
+
+/// `[dial_in]`: joining a meeting by phone through the SIP gateway. The
+/// conference mapper (`/conference-mapper`, [`crate::dial_in`]) gives each
+/// room a PIN whether or not numbers are configured (a gateway may take PINs
+/// without numbers being advertised); the numbers are what the meeting page
+/// shows (`dialIn` in `/config.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialInConfig {
+    /// Phone numbers to call, as displayed (`"+1 555 0100"`). Empty: the
+    /// page offers no dial-in.
+    pub numbers: Vec<String>,
+    /// Digits of a room's PIN, 4 to 10.
+    pub pin_digits: u32,
+}
+
+/// The PIN lengths `dial_in.pin_digits` accepts.
+pub const PIN_DIGITS: std::ops::RangeInclusive<u32> = 4..=10;
+
+impl Default for DialInConfig {
+    fn default() -> Self {
+        DialInConfig {
+            numbers: vec![],
+            pin_digits: 6,
+        }
+    }
 }
 
 /// `[media]`: the media plane.
@@ -296,6 +324,22 @@ impl Validate for Config {
                  (wss:// is not supported: the proxy expects Prosody on a trusted network)",
             ));
         }
+        if !PIN_DIGITS.contains(&self.dial_in.pin_digits) {
+            return Err(ConfigError::invalid(
+                "dial_in.pin_digits",
+                format!(
+                    "expected {} to {} digits",
+                    PIN_DIGITS.start(),
+                    PIN_DIGITS.end()
+                ),
+            ));
+        }
+        if self.dial_in.numbers.iter().any(|n| n.trim().is_empty()) {
+            return Err(ConfigError::invalid(
+                "dial_in.numbers",
+                "expected phone numbers, not empty strings",
+            ));
+        }
         self.log.validate()
     }
 }
@@ -347,6 +391,38 @@ mod tests {
         c.xmpp.server = "[::1]:5222".into();
         assert_eq!(c.xmpp_websocket(), "ws://[::1]:5280/xmpp-websocket");
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn dial_in_defaults_to_six_digit_pins_and_no_numbers() {
+        let mut c: Config = service::parse("[xmpp]\npassword = 'x'\n").unwrap();
+        c.apply_env();
+        assert_eq!(c.dial_in, DialInConfig::default());
+        assert_eq!((c.dial_in.pin_digits, c.dial_in.numbers.len()), (6, 0));
+        c.validate().unwrap();
+        let mut c: Config = service::parse(
+            "[xmpp]\npassword = 'x'\n[dial_in]\nnumbers = ['+1 555 0100']\npin_digits = 10\n",
+        )
+        .unwrap();
+        c.apply_env();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_dial_in_key_is_named() {
+        for (toml, key) in [
+            ("pin_digits = 3", "dial_in.pin_digits"),
+            ("pin_digits = 11", "dial_in.pin_digits"),
+            ("numbers = ['']", "dial_in.numbers"),
+        ] {
+            let mut c: Config =
+                service::parse(&format!("[xmpp]\npassword = 'x'\n[dial_in]\n{toml}\n")).unwrap();
+            c.apply_env();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("config key `{key}`")), "{toml}: {e}");
+        }
+        let e = service::parse::<Config>("[dial_in]\npin = 4\n").unwrap_err();
+        assert!(e.contains("unknown field `pin`"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The `sfu`'s HTTP side: `/health` (200 while the focus is connected to
 //! XMPP, 503 otherwise), `/metrics` (Prometheus text), and the meeting
 //! page's files ([`crate::web`]) or, while the page is not built, a status
-//! page at `/`. The bridge channel ([`crate::channel`]) and the XMPP
-//! WebSocket relay ([`crate::xmpp_proxy`]) add their own routes.
+//! page at `/`; `/conference-mapper`, the dial-in PINs ([`crate::dial_in`]).
+//! The bridge channel ([`crate::channel`]) and the XMPP WebSocket relay
+//! ([`crate::xmpp_proxy`]) add their own routes.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,16 +54,22 @@ impl Status {
     }
 }
 
-/// `/health`, `/metrics`, and the page: the files under `page` when given
-/// (every path no route claims), else the status page at `/`.
-pub fn router(status: Arc<Status>, page: Option<std::path::PathBuf>) -> Router {
+/// `/health`, `/metrics`, `/conference-mapper` (answered by `dial_in`),
+/// and the page: the files under `page` when given (every path no route
+/// claims), else the status page at `/`.
+pub fn router(
+    status: Arc<Status>,
+    page: Option<std::path::PathBuf>,
+    dial_in: crate::dial_in::Mapper,
+) -> Router {
     let routes = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics));
-    match page {
+    let routes = match page {
         Some(root) => routes.with_state(status).merge(crate::web::router(root)),
         None => routes.route("/", get(index)).with_state(status),
-    }
+    };
+    routes.merge(crate::dial_in::router(dial_in))
 }
 
 async fn health(State(s): State<Arc<Status>>) -> impl IntoResponse {

@@ -1,7 +1,8 @@
 //! The `sfu` binary's library: the conference focus (signalling over XMPP)
 //! and, kept apart from it, the media plane; plus the HTTP side (health,
 //! metrics, the meeting page's files in [`web`] and its XMPP-over-WebSocket
-//! relay to Prosody in [`xmpp_proxy`]), and [`token`], which mints the
+//! relay to Prosody in [`xmpp_proxy`], dial-in PINs in [`dial_in`]), and
+//! [`token`], which mints the
 //! sign-in tokens Prosody checks in token mode (`sfu token`).
 //!
 //! [`run`] starts everything from a validated [`Config`] and returns when
@@ -9,6 +10,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod dial_in;
 pub mod focus;
 pub mod http;
 pub mod media;
@@ -99,8 +101,10 @@ pub async fn run_with_listener(
         domain: config.xmpp.domain.clone(),
         muc: settings.muc_service.clone(),
         focus: format!("{}/{}", config.xmpp.jid, config.xmpp.resource),
+        dial_in_numbers: config.dial_in.numbers.clone(),
     };
-    let app = http::router(status.clone(), page)
+    let mapper = dial_in::Mapper::new(settings.muc_service.clone(), config.dial_in.pin_digits);
+    let app = http::router(status.clone(), page, mapper)
         .merge(web::config_router(&page_config))
         .merge(channels.router())
         .merge(xmpp_proxy::router(config.xmpp_websocket(), status.clone()));

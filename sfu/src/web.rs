@@ -11,7 +11,9 @@
 //! come first: this is the router's fallback.
 //!
 //! `/config.json` ([`PageConfig`]) tells the page what it cannot read from
-//! its URL: the XMPP domain to sign in to, the MUC service and the focus.
+//! its URL: the XMPP domain to sign in to, the MUC service and the focus;
+//! and, only when `[dial_in] numbers` are configured, `dialIn.numbers`, the
+//! phone numbers to show (the room's PIN comes from `/conference-mapper`).
 
 use std::path::{Path, PathBuf};
 
@@ -59,17 +61,22 @@ pub struct PageConfig {
     pub muc: String,
     /// The focus's full JID, where the conference request goes.
     pub focus: String,
+    /// Dial-in phone numbers to show; empty: no `dialIn` field.
+    pub dial_in_numbers: Vec<String>,
 }
 
 impl PageConfig {
     /// The JSON text the page reads.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "domain": self.domain,
             "muc": self.muc,
             "focus": self.focus,
-        })
-        .to_string()
+        });
+        if !self.dial_in_numbers.is_empty() {
+            config["dialIn"] = serde_json::json!({ "numbers": self.dial_in_numbers });
+        }
+        config.to_string()
     }
 }
 
@@ -109,11 +116,29 @@ mod tests {
             domain: "meet.test".into(),
             muc: "conference.meet.test".into(),
             focus: "focus@auth.meet.test/focus".into(),
+            dial_in_numbers: vec![],
         };
         let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
         assert_eq!(v["domain"], "meet.test");
         assert_eq!(v["muc"], "conference.meet.test");
         assert_eq!(v["focus"], "focus@auth.meet.test/focus");
+        assert!(v.get("dialIn").is_none(), "no numbers, no dialIn: {v}");
+    }
+
+    #[test]
+    fn dial_in_numbers_are_in_the_page_config_when_configured() {
+        let c = PageConfig {
+            domain: "meet.test".into(),
+            muc: "conference.meet.test".into(),
+            focus: "focus@auth.meet.test/focus".into(),
+            dial_in_numbers: vec!["+1 555 0100".into(), "+44 20 7946 0000".into()],
+        };
+        let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+        assert_eq!(
+            v["dialIn"],
+            serde_json::json!({"numbers": ["+1 555 0100", "+44 20 7946 0000"]})
+        );
+        assert_eq!(v["domain"], "meet.test", "the other fields stay");
     }
 
     #[test]

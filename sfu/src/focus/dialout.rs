@@ -2,6 +2,11 @@
 //! (`JvbRoomName` must name this room), forwarded to the least loaded
 //! gateway of the pool, and its answer (`<ref uri=..>`) relayed back; on an
 //! error or timeout the next gateway is tried, twice at most.
+//!
+//! While an occupant of the room encrypts end to end, a dial is refused with
+//! `not-allowed` and a text saying why (a phone cannot take part in an
+//! encrypted meeting); calls already up when someone turns encryption on
+//! are left alone (see `e2ee`).
 
 use std::time::Instant;
 
@@ -11,7 +16,7 @@ use proto::rayo::Dial;
 use xmpp_parsers::stanza_error::DefinedCondition;
 use xmpp_session::{IncomingIq, IqError};
 
-use super::{Action, Focus, Pending};
+use super::{e2ee, Action, Focus, Pending};
 
 /// Gateways one dial may try.
 const MAX_TRIES: usize = 3;
@@ -41,6 +46,9 @@ impl Focus {
                 "JvbRoomName must name this room",
             );
         }
+        let Some(req) = self.refuse_if_e2ee(req, &room, e2ee::Refused::DialOut) else {
+            return;
+        };
         self.forward_dial(req, room, dial, vec![], now);
     }
 

@@ -9,9 +9,11 @@
 //! `feature-not-implemented` for unknown actions). Recording (`recording`)
 //! and dial-out (`dialout`) go to members of the recorder and gateway pools
 //! (`pools`), chosen from their brewery presence; roles are in `roles`.
+//! Neither is started while an occupant encrypts end to end (`e2ee`).
 
 mod dialout;
 pub mod driver;
+mod e2ee;
 mod pools;
 mod recording;
 mod requests;
@@ -158,6 +160,11 @@ struct Room {
 impl Room {
     fn humans(&self) -> usize {
         self.participants.values().filter(|p| !p.service).count()
+    }
+
+    /// Whether any occupant encrypts its media end to end.
+    fn e2ee(&self) -> bool {
+        self.participants.values().any(|p| p.e2ee)
     }
 }
 
@@ -434,7 +441,11 @@ impl Focus {
         if !p.service {
             r.empty_since = None;
         }
+        let was_e2ee = r.e2ee();
         let new = r.participants.insert(occupant.nick.clone(), p).is_none();
+        if r.e2ee() != was_e2ee {
+            tracing::info!(%room, nick = %occupant.nick, e2ee = !was_e2ee, "end-to-end encryption in the room changed");
+        }
         self.elect(&room);
         if new {
             self.invite(&room, &occupant.nick);
@@ -465,7 +476,11 @@ impl Focus {
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
+        let was_e2ee = r.e2ee();
         r.participants.remove(nick);
+        if r.e2ee() != was_e2ee {
+            tracing::info!(%room, %nick, e2ee = false, "end-to-end encryption in the room changed");
+        }
         if r.humans() == 0 {
             tracing::info!(%room, "last participant left, leaving room");
             self.leave(room);
@@ -536,6 +551,21 @@ impl Focus {
             }
             self.out.push_back(Action::Leave { room });
         }
+    }
+
+    /// Refuses `req` when someone in `room` encrypts end to end; returns
+    /// the request back when it may go on.
+    fn refuse_if_e2ee(
+        &mut self,
+        req: IncomingIq,
+        room: &BareJid,
+        what: e2ee::Refused,
+    ) -> Option<IncomingIq> {
+        if self.rooms.get(room).is_some_and(Room::e2ee) {
+            self.refuse(req, what.condition(), what.text());
+            return None;
+        }
+        Some(req)
     }
 
     fn refuse(&mut self, req: IncomingIq, condition: DefinedCondition, text: &str) {
@@ -616,8 +646,10 @@ impl Focus {
         if !in_room {
             return self.refuse(req, DefinedCondition::ItemNotFound, "no such participant");
         }
+        // Anyone may mute or unmute themselves (an unmute lifts a
+        // moderator's forced mute: there is no audio moderation).
         let own = req.from.as_ref() == Some(&target);
-        if !(moderator || own && m.mute) {
+        if !(moderator || own) {
             return self.refuse(
                 req,
                 DefinedCondition::Forbidden,
@@ -638,7 +670,9 @@ impl Focus {
                 muted: m.mute,
             });
         }
-        self.send_iq(target, m.into(), Pending::Ignore("forwarding a mute"));
+        if !own {
+            self.send_iq(target, m.into(), Pending::Ignore("forwarding a mute"));
+        }
     }
 }
 

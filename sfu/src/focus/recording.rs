@@ -3,6 +3,12 @@
 //! an available recorder; the recorder's `pending`/`on`/`off` reports are
 //! published in the focus's presence as `jibri-recording-status`; a failing
 //! recorder is replaced by another, up to a retry limit.
+//!
+//! While an occupant of the room encrypts end to end, a start (file or
+//! stream) is refused with `not-allowed` and a text saying why; a stop is
+//! always accepted. A recording already running when someone turns
+//! encryption on is deliberately left running (see `e2ee`): the focus never
+//! stops a recording on its own for this.
 
 use std::time::Instant;
 
@@ -14,7 +20,7 @@ use proto::jibri::{
 use xmpp_parsers::stanza_error::DefinedCondition;
 use xmpp_session::{IncomingIq, IqError};
 
-use super::{Action, Focus, Pending};
+use super::{e2ee, Action, Focus, Pending};
 
 /// How many recorders one start may try.
 const MAX_TRIES: usize = 5;
@@ -84,6 +90,13 @@ impl Focus {
             }
             _ => {}
         }
+        let what = match mode {
+            RecordingMode::Stream => e2ee::Refused::Streaming,
+            RecordingMode::File => e2ee::Refused::Recording,
+        };
+        let Some(req) = self.refuse_if_e2ee(req, &room, what) else {
+            return;
+        };
         if self.rooms.get(&room).is_some_and(|r| {
             r.recording
                 .as_ref()

@@ -3,6 +3,8 @@
 //! moderator is an owner or admin of the room. Without token auth the focus
 //! makes the earliest non-service participant owner when no moderator is
 //! present; with tokens, Prosody grants ownership and the focus only reads it.
+//! Whether a participant encrypts its media end to end is read here too,
+//! from every presence (`e2ee`).
 
 use jid::FullJid;
 use minidom::Element;
@@ -22,6 +24,8 @@ pub(super) struct Participant {
     pub moderator: bool,
     /// Join order within the room (for electing a moderator).
     pub order: u64,
+    /// Encrypts its media end to end (see `e2ee`).
+    pub e2ee: bool,
 }
 
 /// Classifies an occupant. `trusted` are the domains service accounts log in
@@ -47,6 +51,7 @@ pub(super) fn classify(occupant: &Occupant, trusted: &[String], order: u64) -> P
             Affiliation::Owner | Affiliation::Admin
         ) || occupant.role == Role::Moderator,
         order,
+        e2ee: super::e2ee::enabled(&occupant.payloads),
     }
 }
 
