@@ -1,5 +1,7 @@
 // Builds the meeting page into dist/: app.js (src/main.js bundled with
-// strophe.js by esbuild), index.html and style.css copied from src/.
+// strophe.js by esbuild), e2ee-worker.js (src/e2ee-worker.js, the
+// end-to-end encryption worker e2ee.js starts from '/e2ee-worker.js', a
+// classic worker script), index.html and style.css copied from src/.
 import { build } from 'esbuild';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -18,6 +20,17 @@ await build({
   minify: true,
   sourcemap: true,
   outfile: join(dist, 'app.js'),
+  logLevel: 'warning',
+});
+await build({
+  entryPoints: [join(here, 'src/e2ee-worker.js')],
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: ['chrome110', 'firefox115', 'safari16'],
+  minify: true,
+  sourcemap: true,
+  outfile: join(dist, 'e2ee-worker.js'),
   logLevel: 'warning',
 });
 for (const file of ['index.html', 'style.css']) {

@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod browsers;
 pub mod meeting;
 pub mod node;
 pub mod page;

@@ -1,7 +1,7 @@
 //! The meeting page in real browsers: a private Prosody, the real `sfu` in
 //! process serving the built page (`web/dist`) and relaying its XMPP to
 //! Prosody, and three pages of one headless Chromium (fake camera and
-//! microphone, tests/web/page_meeting.mjs) that open `/standup`, type a
+//! microphone, tests/web/meeting_pages.mjs) that open `/standup`, type a
 //! name and press Join, as people would.
 //!
 //! Each page must then, from its own getStats and DOM:
@@ -14,198 +14,16 @@
 //!
 //! A screenshot of the first page is saved to `target/meeting-page.png`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use serde::Deserialize;
 use serde_json::json;
+use tests::browsers::{earlier, Browsers, Outcome, PageSpec, Stats};
 use tests::meeting::InProcessSfu;
-use tests::node::NodeScript;
 use tests::{Prosody, ProsodyOptions};
 use tokio::time::Instant;
 
 const NAMES: [&str; 3] = ["Ada Lovelace", "Grace Hopper", "Alan Turing"];
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Inbound {
-    kind: String,
-    mid: Option<String>,
-    packets_received: u64,
-    frames_decoded: Option<u64>,
-    frame_width: Option<u32>,
-    frame_height: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Tile {
-    nick: String,
-    remote: bool,
-    name: String,
-    has_video: bool,
-    video_width: u32,
-    video_height: u32,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Stats {
-    t: u64,
-    state: String,
-    inbound: Vec<Inbound>,
-    tiles: Vec<Tile>,
-    error: Option<String>,
-    ended: bool,
-}
-
-impl Stats {
-    /// Frames decoded per video mid.
-    fn frames(&self) -> HashMap<String, u64> {
-        self.inbound
-            .iter()
-            .filter(|i| i.kind == "video")
-            .filter_map(|i| Some((i.mid.clone()?, i.frames_decoded.unwrap_or(0))))
-            .collect()
-    }
-
-    /// Audio packets received on every audio line.
-    fn audio_packets(&self) -> u64 {
-        self.inbound
-            .iter()
-            .filter(|i| i.kind == "audio")
-            .map(|i| i.packets_received)
-            .sum()
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Report {
-    Ready {
-        version: String,
-    },
-    Joined {
-        page: usize,
-    },
-    Stats {
-        page: usize,
-        #[serde(flatten)]
-        stats: Stats,
-    },
-    Screenshot {
-        path: String,
-    },
-    Error {
-        page: Option<usize>,
-        what: String,
-        message: String,
-    },
-    Log {
-        page: Option<usize>,
-        text: String,
-    },
-}
-
-/// The node script driving Chromium.
-struct Browsers {
-    script: NodeScript<Report>,
-    history: HashMap<usize, Vec<Stats>>,
-}
-
-impl Browsers {
-    fn start(url: &str) -> Result<Browsers> {
-        let mut args = vec![url];
-        args.extend(NAMES);
-        let script = NodeScript::start("page_meeting.mjs", &args, |text| Report::Log {
-            page: None,
-            text,
-        })?;
-        Ok(Browsers {
-            script,
-            history: HashMap::new(),
-        })
-    }
-
-    fn send(&mut self, command: serde_json::Value) -> Result<()> {
-        self.script.send(&command)
-    }
-
-    /// The next report that is not stats or a log (those are kept/logged);
-    /// an error report fails.
-    async fn next(&mut self, deadline: Instant) -> Result<Option<Report>> {
-        let report = self.script.recv(deadline).await?;
-        match report {
-            Report::Stats { page, stats } => {
-                if let Some(e) = &stats.error {
-                    bail!("page {page} shows an error: {e}");
-                }
-                if stats.ended {
-                    bail!("page {page} left the meeting on its own");
-                }
-                self.history.entry(page).or_default().push(stats);
-                Ok(None)
-            }
-            Report::Log { page, text } => {
-                tracing::info!(?page, "chromium: {text}");
-                Ok(None)
-            }
-            Report::Error {
-                page,
-                what,
-                message,
-            } => bail!("chromium (page {page:?}, {what}): {message}"),
-            other => Ok(Some(other)),
-        }
-    }
-
-    async fn expect(&mut self, timeout: Duration) -> Result<Report> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(r) = self.next(deadline).await? {
-                return Ok(r);
-            }
-        }
-    }
-
-    /// Waits until `check` finds what it looks for in the history.
-    async fn until<T>(
-        &mut self,
-        what: &str,
-        timeout: Duration,
-        mut check: impl FnMut(&HashMap<usize, Vec<Stats>>) -> Option<T>,
-    ) -> Result<T> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = check(&self.history) {
-                return Ok(found);
-            }
-            if let Err(e) = self.next(deadline).await {
-                let mut last: Vec<_> = self
-                    .history
-                    .iter()
-                    .map(|(p, h)| format!("page {p}: {:#?}", h.last()))
-                    .collect();
-                last.sort();
-                bail!("{what}: {e}\nlast stats:\n{}", last.join("\n"));
-            }
-        }
-    }
-
-    fn quit(self) {
-        self.script.quit();
-    }
-}
-
-/// The stats about `span` before the last one.
-fn earlier(history: &[Stats], span: Duration) -> Option<&Stats> {
-    let last = history.last()?;
-    history
-        .iter()
-        .rev()
-        .find(|s| last.t.saturating_sub(s.t) >= span.as_millis() as u64)
-}
 
 /// What one page receives over the last second: (mid, frames/s) of each
 /// video slot decoding, and audio packets/s.
@@ -241,17 +59,10 @@ async fn three_people_meet_on_the_page() -> Result<()> {
     let url = format!("http://{}/standup", sfu.http);
     tracing::info!(%url, took = ?started.elapsed(), "sfu serving the page");
 
-    let mut browsers = Browsers::start(&url)?;
-    match browsers.expect(Duration::from_secs(15)).await? {
-        Report::Ready { version } => tracing::info!(version, "chromium up"),
-        other => bail!("expected ready, got {other:?}"),
-    }
-    let mut joined = Vec::new();
-    while joined.len() < NAMES.len() {
-        match browsers.expect(Duration::from_secs(30)).await? {
-            Report::Joined { page } => joined.push(page),
-            other => bail!("expected joins, got {other:?}"),
-        }
+    let pages: Vec<PageSpec> = NAMES.iter().map(|n| PageSpec::named(&url, n)).collect();
+    let (mut browsers, outcomes) = Browsers::start(&pages).await?;
+    if outcomes.iter().any(|o| *o != Outcome::Joined) {
+        bail!("every page should join: {outcomes:?}");
     }
     tracing::info!(took = ?started.elapsed(), "all three joined");
 
@@ -345,11 +156,10 @@ async fn three_people_meet_on_the_page() -> Result<()> {
     // Let the layout settle on the speaker, then keep a picture of it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let shot = tests::workspace_root().join("target/meeting-page.png");
-    browsers.send(json!({"type": "screenshot", "page": 0, "path": shot}))?;
-    match browsers.expect(Duration::from_secs(10)).await? {
-        Report::Screenshot { path } => tracing::info!(path, "screenshot of page 0"),
-        other => bail!("expected the screenshot, got {other:?}"),
-    }
+    browsers
+        .command(json!({"type": "screenshot", "page": 0, "path": shot}))
+        .await?;
+    tracing::info!(path = %shot.display(), "screenshot of page 0");
     let states: Vec<_> = (0..NAMES.len())
         .filter_map(|p| Some(browsers.history.get(&p)?.last()?.state.clone()))
         .collect();
