@@ -26,6 +26,18 @@ pub struct PageSpec {
     /// The microphone's tone (Hz) and loudness (0..1); defaults 440+110·i, 0.5.
     pub tone: Option<f32>,
     pub gain: Option<f32>,
+    /// The lobby's other options.
+    pub options: PageOptions,
+}
+
+/// The lobby's options a page sets before joining.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageOptions {
+    /// High-quality audio (no echo cancellation etc., stereo Opus).
+    pub hq_audio: bool,
+    /// Send 1080p.
+    pub hd: bool,
 }
 
 impl PageSpec {
@@ -90,6 +102,15 @@ pub struct Stats {
     pub e2ee_badge: bool,
     pub mic_on: bool,
     pub notices: Vec<String>,
+    /// The dial-in dialog, while open.
+    pub dial_in: Option<DialIn>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DialIn {
+    pub numbers: Vec<String>,
+    pub pin: String,
 }
 
 impl Stats {

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod browsers;
+pub mod http;
 pub mod meeting;
 pub mod node;
 pub mod page;
@@ -51,16 +52,10 @@ pub fn init_logs() {
 
 /// Waits until `GET /health` on `addr` answers 200 (the sfu is logged in).
 pub async fn wait_healthy(addr: std::net::SocketAddr, timeout: std::time::Duration) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
-            let req = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-            let mut out = String::new();
-            if s.write_all(req.as_bytes()).await.is_ok()
-                && s.read_to_string(&mut out).await.is_ok()
-                && out.starts_with("HTTP/1.1 200")
-            {
+        if let Ok(answer) = http::get(addr, "/health").await {
+            if answer.status == 200 {
                 return;
             }
         }

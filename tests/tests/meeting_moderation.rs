@@ -16,6 +16,11 @@
 //!   by the focus with `forbidden`.
 //! - The moderator presses Remove on a tile: that person's page says it was
 //!   removed, and the tile leaves the others' grids.
+//! - A phone participant (a client announcing the gateway's feature, its
+//!   nick the caller's number) shows as a phone tile with the number masked.
+//! - With `[dial_in] numbers` configured, the moderator's dial-in button
+//!   shows the number and the room's PIN, the one `/conference-mapper`
+//!   gives the gateway for this room.
 
 use std::time::Duration;
 
@@ -29,6 +34,8 @@ use tokio::time::Instant;
 
 const NAMES: [&str; 3] = ["Ada Lovelace", "Grace Hopper", "Alan Turing"];
 const LOUD: f32 = 0.8;
+const DIAL_IN: &str = "+1 555 0100";
+const CALLER: &str = "+44 20 7946 0958";
 
 /// Audio energy a page received over the last second (getStats'
 /// totalAudioEnergy over every audio line).
@@ -146,6 +153,7 @@ async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Resul
     let sfu = InProcessSfu::start(&prosody, |c| {
         c.http.web_root = dist.to_string_lossy().into_owned();
         c.http.xmpp_websocket = websocket;
+        c.dial_in.numbers = vec![DIAL_IN.to_string()];
     })
     .await;
     let url = format!("http://{}/council", sfu.http);
@@ -308,6 +316,63 @@ async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Resul
             },
         )
         .await?;
+
+    // A phone participant: a phone tile with the number masked.
+    let mut phone = RawXmpp::login_anonymous(prosody.c2s_addr(), prosody.domain()).await?;
+    phone
+        .send(&format!(
+            "<presence to='council@{}/caller'><x xmlns='http://jabber.org/protocol/muc'/>\
+             <nick xmlns='http://jabber.org/protocol/nick'>{CALLER}</nick>\
+             <features><feature var='http://jitsi.org/protocol/jigasi'/></features></presence>",
+            prosody.conference_domain()
+        ))
+        .await?;
+    let tile = browsers
+        .until("the caller's phone tile", Duration::from_secs(10), |h| {
+            h.get(&0)?
+                .last()?
+                .tiles
+                .iter()
+                .find(|t| t.nick == "caller" && t.phone)
+                .map(|t| t.name.clone())
+        })
+        .await?;
+    tracing::info!(tile, "the caller's tile");
+    ensure!(
+        tile.ends_with("958") && !tile.contains("7946"),
+        "the caller's number should be masked: {tile}"
+    );
+    phone.close().await?;
+
+    // Dial-in: the number and the room's PIN, as the gateway will know it.
+    browsers
+        .command(json!({"type": "click", "page": 0, "selector": "#dial-in"}))
+        .await?;
+    let shown = browsers
+        .until(
+            "the dial-in dialog with a PIN",
+            Duration::from_secs(10),
+            |h| {
+                let d = h.get(&0)?.last()?.dial_in.clone()?;
+                d.pin.chars().all(|c| c.is_ascii_digit()).then_some(d)
+            },
+        )
+        .await?;
+    let mapped = tests::http::get(
+        sfu.http,
+        &format!(
+            "/conference-mapper?conference=council@{}",
+            prosody.conference_domain()
+        ),
+    )
+    .await?
+    .json()?;
+    tracing::info!(?shown, %mapped, "dial-in shown, and the mapper's answer");
+    ensure!(shown.numbers == [DIAL_IN], "{shown:?}");
+    ensure!(
+        mapped["id"].to_string() == shown.pin,
+        "{shown:?} vs {mapped}"
+    );
 
     browsers.quit();
     sfu.end().await;

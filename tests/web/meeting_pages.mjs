@@ -147,6 +147,10 @@ async function observe() {
     e2eeBadge: shown('e2ee-badge'),
     micOn: document.getElementById('toggle-mic')?.getAttribute('aria-pressed') === 'true',
     notices: Array.from(document.querySelectorAll('#notices .notice'), (n) => n.textContent),
+    dialIn: document.getElementById('invite-dialog')?.open ? {
+      numbers: Array.from(document.querySelectorAll('#dial-in-numbers li'), (li) => li.textContent),
+      pin: document.getElementById('dial-in-pin').textContent,
+    } : null,
   };
 }
 

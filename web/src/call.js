@@ -8,17 +8,23 @@ import { offerFromJingle, contentsFromAnswer, NS } from './jingle.js';
 import { peerConnectionConfig } from './e2ee.js';
 
 /**
- * The simulcast layers we send, by rid: how much smaller than the camera
- * and the most bits per second. At 720p: 180p/360p/720p at 0.2/0.6/2.5
- * Mbit/s; with the 1080p option the top layer is full HD at 4.5 Mbit/s and
- * the others stay 180p/360p.
+ * The simulcast layers we send, by rid: l at 180p and m at 360p (0.2 and
+ * 0.6 Mbit/s), h at the camera's own size (2.5 Mbit/s up to 720p, 4.5
+ * Mbit/s above, e.g. with the 1080p option). The scales come from the size
+ * the camera really gives.
  */
-const LAYERS = {
-  720: { l: [4, 200_000], m: [2, 600_000], h: [1, 2_500_000] },
-  1080: { l: [6, 200_000], m: [3, 600_000], h: [1, 4_500_000] },
-};
+function layers(cameraHeight) {
+  const height = cameraHeight || 720;
+  const scale = (target) => Math.max(1, height / target);
+  return {
+    l: [scale(180), 200_000],
+    m: [scale(360), 600_000],
+    h: [1, height > 720 ? 4_500_000 : 2_500_000],
+  };
+}
 
-/** Opus bit rate with the high-quality audio option (stereo). */
+/** Opus bit rate with the high-quality audio option (stereo): the offer's
+ *  maxaveragebitrate sets it (see stereoOpus). */
 const HQ_AUDIO_BITRATE = 128_000;
 
 /**
@@ -105,12 +111,6 @@ export class Call extends EventTarget {
       if (e2ee) e2ee.attachSender(audio.sender, 'audio');
       await audio.sender.replaceTrack(mic);
       if (this.media) audio.sender.setStreams(this.media);
-      if (this.options.hqAudio) {
-        const params = audio.sender.getParameters();
-        if (!params.encodings?.length) params.encodings = [{}];
-        params.encodings[0].maxBitrate = HQ_AUDIO_BITRATE;
-        await audio.sender.setParameters(params).catch((e) => console.warn('audio bit rate:', e));
-      }
     }
     if (video) {
       video.direction = 'sendonly';
@@ -122,11 +122,11 @@ export class Call extends EventTarget {
       await video.sender.replaceTrack(cam);
       if (this.media) video.sender.setStreams(this.media);
       // The offer asks for the rids l, m, h; say which size each one is.
-      const layers = LAYERS[this.options.height] || LAYERS[720];
+      const sizes = layers(cam?.getSettings().height);
       const params = video.sender.getParameters();
       for (const e of params.encodings || []) {
-        if (!(e.rid in layers)) continue;
-        [e.scaleResolutionDownBy, e.maxBitrate] = layers[e.rid];
+        if (!(e.rid in sizes)) continue;
+        [e.scaleResolutionDownBy, e.maxBitrate] = sizes[e.rid];
       }
       await video.sender.setParameters(params).catch((e) => console.warn('simulcast layers:', e));
     }

@@ -292,7 +292,9 @@ function refresh() {
   const others = state.speakers.filter((n) => state.sig.occupants.has(n));
   const stage = count > 2 ? (others[0] ?? remotes[0]?.nick ?? null) : null;
   state.grid.setSpeaker(speaker, stage);
-  state.bridge?.setConstraints(stage);
+  // The stage gets the best layer up to 1080p (720p from most senders,
+  // 1080p from those with the option); thumbnails 180p.
+  state.bridge?.setConstraints(stage, 180, 1080);
 }
 
 function setMic(on) {
