@@ -24,6 +24,7 @@ pub mod ports;
 pub mod process;
 pub mod prosody;
 pub mod raw_xmpp;
+pub mod standins;
 pub mod webrtc;
 
 pub use ports::{free_port, free_ports};

@@ -14,6 +14,11 @@
 //! - A guest's forged mute, recording and dial-out requests (a plain XMPP
 //!   client in the room, not the page, which hides the buttons) are refused
 //!   by the focus with `forbidden`.
+//! - The moderator records, then streams (a stand-in recorder in the pool
+//!   answers the focus as the real one does): every page shows the
+//!   "Recording", then the "Live" badge, and neither once stopped. The
+//!   moderator's page while recording is saved to
+//!   `target/meeting-moderator.png`.
 //! - The moderator presses Remove on a tile: that person's page says it was
 //!   removed, and the tile leaves the others' grids.
 //! - A phone participant (a client announcing the gateway's feature, its
@@ -29,6 +34,7 @@ use serde_json::json;
 use tests::browsers::{earlier, Browsers, Outcome, PageSpec, Stats};
 use tests::meeting::InProcessSfu;
 use tests::raw_xmpp::RawXmpp;
+use tests::standins::stand_in_recorder;
 use tests::{Prosody, ProsodyOptions};
 use tokio::time::Instant;
 
@@ -82,6 +88,27 @@ async fn stage_moves_to(
         )
         .await?;
     Ok(since.elapsed())
+}
+
+/// Waits until every page shows `badge` (or no badge).
+async fn badge_everywhere(browsers: &mut Browsers, badge: Option<&str>) -> Result<()> {
+    browsers
+        .until(
+            &format!("the badge {badge:?} on every page"),
+            Duration::from_secs(10),
+            |h| {
+                (0..NAMES.len())
+                    .all(|p| {
+                        h.get(&p)
+                            .and_then(|s| s.last())
+                            .is_some_and(|s| s.badge.as_deref() == badge)
+                    })
+                    .then_some(())
+            },
+        )
+        .await?;
+    tracing::info!(?badge, "badge on every page");
+    Ok(())
 }
 
 /// Joins `room` as a guest with a bare XMPP client and forges moderator
@@ -156,6 +183,7 @@ async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Resul
         c.dial_in.numbers = vec![DIAL_IN.to_string()];
     })
     .await;
+    stand_in_recorder(&prosody, "rec1", false);
     let url = format!("http://{}/council", sfu.http);
     let pages: Vec<PageSpec> = NAMES
         .iter()
@@ -280,6 +308,34 @@ async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Resul
             bail!("a guest's forged {what} should be forbidden, got: {answer}");
         }
     }
+
+    // Recording, then live streaming: the badge on every page.
+    browsers
+        .command(json!({"type": "click", "page": 0, "selector": "#record"}))
+        .await?;
+    badge_everywhere(&mut browsers, Some("Recording")).await?;
+    let shot = tests::workspace_root().join("target/meeting-moderator.png");
+    browsers
+        .command(json!({"type": "screenshot", "page": 0, "path": shot}))
+        .await?;
+    browsers
+        .command(json!({"type": "click", "page": 0, "selector": "#record"}))
+        .await?;
+    badge_everywhere(&mut browsers, None).await?;
+    browsers
+        .command(json!({"type": "click", "page": 0, "selector": "#stream"}))
+        .await?;
+    browsers
+        .command(json!({"type": "fill", "page": 0, "selector": "#live-target", "value": "abcd-efgh-ijkl-mnop"}))
+        .await?;
+    browsers
+        .command(json!({"type": "click", "page": 0, "selector": "#live-start"}))
+        .await?;
+    badge_everywhere(&mut browsers, Some("Live")).await?;
+    browsers
+        .command(json!({"type": "click", "page": 0, "selector": "#stream"}))
+        .await?;
+    badge_everywhere(&mut browsers, None).await?;
 
     // The moderator removes Grace.
     browsers
