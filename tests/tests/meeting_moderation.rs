@@ -426,7 +426,7 @@ async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Resul
     tracing::info!(?shown, %mapped, "dial-in shown, and the mapper's answer");
     ensure!(shown.numbers == [DIAL_IN], "{shown:?}");
     ensure!(
-        mapped["id"].to_string() == shown.pin,
+        mapped["id"].as_u64().map(|id| id.to_string()) == Some(shown.pin.clone()),
         "{shown:?} vs {mapped}"
     );
 
