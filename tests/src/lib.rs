@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 pub mod browsers;
 pub mod http;
 pub mod meeting;
+pub mod moto;
 pub mod node;
 pub mod page;
 pub mod plane;
@@ -24,6 +25,7 @@ pub mod ports;
 pub mod process;
 pub mod prosody;
 pub mod raw_xmpp;
+pub mod rtmp;
 pub mod standins;
 pub mod webrtc;
 
