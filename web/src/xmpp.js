@@ -325,14 +325,21 @@ export class Signalling extends EventTarget {
       return true;
     }
     if (p.getAttribute('type') === 'error') return true;
-    // Recorders join hidden and never show up here; a phone gateway's
-    // participant announces the jigasi feature and is shown as a phone.
+    // A phone gateway's participant announces the jigasi feature and is
+    // shown as a phone.
     const text = (ns, name) => {
       const el = p.getElementsByTagNameNS(ns, name)[0];
       return el ? el.textContent : null;
     };
     const item = p.getElementsByTagNameNS(NS_MUC_USER, 'item')[0];
     const features = Array.from(p.getElementsByTagName('feature')).map((f) => f.getAttribute('var'));
+    // A recorder is a hidden participant: never shown, never counted.
+    if (features.includes(NS_JIBRI)) {
+      if (this.occupants.delete(nick)) {
+        this.dispatchEvent(new CustomEvent('left', { detail: { nick } }));
+      }
+      return true;
+    }
     const e2ee = Array.from(p.children).find((c) => c.localName === E2EE_PROPERTY);
     const occupant = {
       nick,

@@ -210,6 +210,8 @@ struct Recording {
     /// People shown with video (tile id = nick) -> the line.
     video_tiles: HashMap<String, String>,
     speaker: Option<String>,
+    /// The stage last given to the mixer before anyone spoke.
+    shown_stage: Option<String>,
     metadata: Metadata,
     empty_since: Option<Instant>,
     last_media: Instant,
@@ -228,6 +230,7 @@ impl Recording {
             slot_owner: HashMap::new(),
             video_tiles: HashMap::new(),
             speaker: None,
+            shown_stage: None,
             metadata: Metadata::new(&start.room.to_string(), &start.session, start.mode, began),
             empty_since: Some(now),
             last_media: now,
@@ -247,7 +250,7 @@ impl Recording {
             LayoutChoice::Grid => c.default_constraints = Some(VideoConstraints::max_height(360)),
             LayoutChoice::Speaker => {
                 c.default_constraints = Some(VideoConstraints::max_height(180));
-                if let Some(s) = &self.speaker {
+                if let Some(s) = &self.stage() {
                     let source = format!("{s}-v0");
                     c.on_stage_sources = Some(vec![source.clone()]);
                     c.constraints = Some(
@@ -259,6 +262,14 @@ impl Recording {
             }
         }
         c
+    }
+
+    /// Who is large: the dominant speaker, else the first person shown
+    /// with video (the mixer's choice too).
+    fn stage(&self) -> Option<String> {
+        self.speaker
+            .clone()
+            .or_else(|| self.video_tiles.keys().min().cloned())
     }
 
     fn send_constraints(&self, meeting: &Meeting) {
@@ -351,6 +362,7 @@ impl Recording {
                 }
                 if new_pad.is_some() {
                     self.place(&mid, pipeline);
+                    self.restage(meeting, pipeline);
                 }
                 if !self.on_sent && !waiting {
                     self.on_sent = true;
@@ -373,6 +385,7 @@ impl Recording {
                         self.place(&mid, pipeline);
                     }
                 }
+                self.restage(meeting, pipeline);
             }
             MeetingEvent::Bridge(BridgeMessage::DominantSpeakerEndpointChangeEvent(e)) => {
                 let nick = e.dominant_speaker_endpoint;
@@ -384,6 +397,20 @@ impl Recording {
                 }
             }
             MeetingEvent::Bridge(_) | MeetingEvent::Ended(_) => {}
+        }
+    }
+
+    /// Before anyone has spoken, the first person with video is large:
+    /// tell the mixer and the bridge (once per change).
+    fn restage(&mut self, meeting: &Meeting, pipeline: &mut MediaPipeline) {
+        if self.speaker.is_some() {
+            return;
+        }
+        let stage = self.stage();
+        if stage != self.shown_stage {
+            pipeline.mixer.set_speaker(stage.as_deref());
+            self.shown_stage = stage;
+            self.send_constraints(meeting);
         }
     }
 

@@ -160,6 +160,16 @@ impl WebrtcPeer {
         // out of its candidates by default: gather on 127.0.0.1 only.
         let ice = webrtc.property::<gst::Object>("ice-agent");
         ice.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]);
+        // libnice keeps a connection alive with STUN indications, which an
+        // ICE-lite server cannot answer and does not count as consent
+        // (RFC 7675): browsers send binding requests. Ask libnice for
+        // requests too, or the SFU drops the peer after its consent timeout.
+        if ice.find_property("agent").is_some() {
+            let agent = ice.property::<gst::glib::Object>("agent");
+            if agent.find_property("keepalive-conncheck").is_some() {
+                agent.set_property("keepalive-conncheck", true);
+            }
+        }
         pipeline.add(&webrtc)?;
 
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
