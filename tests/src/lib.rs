@@ -25,6 +25,7 @@ pub mod ports;
 pub mod process;
 pub mod prosody;
 pub mod raw_xmpp;
+pub mod recording;
 pub mod rtmp;
 pub mod standins;
 pub mod webrtc;

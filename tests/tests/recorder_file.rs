@@ -23,6 +23,7 @@ use minidom::Element;
 use proto::jibri::{JibriIq, RecordingMode, Status};
 use tests::meeting::{xmpp, xmpp_as, InProcessSfu};
 use tests::moto::Moto;
+use tests::recording::probe;
 use tests::webrtc::{MediaConfig, WebrtcParticipant};
 use tests::{Prosody, ProsodyOptions};
 use xmpp_session::IqKind;
@@ -47,28 +48,6 @@ async fn jibri(who: &WebrtcParticipant, focus: &Jid, iq: JibriIq) -> Result<Jibr
         .map_err(|e| anyhow::anyhow!("jibri request refused: {e:?}"))?
         .context("an empty answer")?;
     Ok(JibriIq::try_from(&answer)?)
-}
-
-/// ffprobe's JSON about `file`.
-fn probe(file: &Path) -> Result<serde_json::Value> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(file)
-        .output()
-        .context("ffprobe (scripts/setup installs ffmpeg)")?;
-    ensure!(
-        out.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// One RGB frame of `file` at `at` seconds (1280x720).
@@ -233,45 +212,28 @@ async fn a_moderator_records_the_meeting_to_s3() -> Result<()> {
     std::fs::write(&file, &bytes)?;
 
     let p = probe(&file)?;
-    let streams = p["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .context("no video stream")?;
-    let audio_stream = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .context("no audio stream")?;
-    let duration: f64 = p["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .context("no duration")?;
-    let rate = video["avg_frame_rate"].as_str().unwrap_or("0/1");
-    let fps = rate
-        .split_once('/')
-        .and_then(|(a, b)| Some(a.parse::<f64>().ok()? / b.parse::<f64>().ok()?))
-        .unwrap_or(0.0);
+    let duration = p.duration;
     tracing::info!(
-        codec = %video["codec_name"], width = %video["width"], height = %video["height"], fps,
-        audio = %audio_stream["codec_name"], duration, span = span.as_secs_f64(),
+        video = ?p.video, width = p.width, height = p.height, fps = p.fps,
+        audio = ?p.audio, duration, span = span.as_secs_f64(),
         "ffprobe"
     );
     ensure!(
-        video["codec_name"] == "h264",
-        "video codec {}",
-        video["codec_name"]
+        p.video.as_deref() == Some("h264"),
+        "video codec {:?}",
+        p.video
     );
     ensure!(
-        video["width"] == 1280 && video["height"] == 720,
+        p.width == 1280 && p.height == 720,
         "size {}x{}",
-        video["width"],
-        video["height"]
+        p.width,
+        p.height
     );
-    ensure!((fps - 30.0).abs() < 1.5, "frame rate {fps}");
+    ensure!((p.fps - 30.0).abs() < 1.5, "frame rate {}", p.fps);
     ensure!(
-        audio_stream["codec_name"] == "aac",
-        "audio codec {}",
-        audio_stream["codec_name"]
+        p.audio.as_deref() == Some("aac"),
+        "audio codec {:?}",
+        p.audio
     );
     ensure!(
         (duration - span.as_secs_f64()).abs() <= 1.0,

@@ -9,6 +9,17 @@
 //! finalized (the mixer's EOS, then the upload's completion), whatever
 //! stopped it. Reports go to the pool as [`JobEvent`]s: `On` once media is
 //! written, then `Finished` or `Failed`.
+//!
+//! Retrying elsewhere: a job that fails while *starting* (opening the
+//! output, building the pipeline, joining the meeting) has recorded
+//! nothing, so its `Failed` says `retry: true` and the focus hands the
+//! session to another recorder (and sets this one aside for a while). An
+//! unreachable storage endpoint is the usual case: it may be this
+//! recorder's network, and another recorder loses nothing by trying. A job
+//! that fails after joining says `retry: false`: a partial output exists,
+//! and a second recorder would start a second file. Stream destinations
+//! (the requester's RTMP URL) only fail after joining, when the sink
+//! connects, so they are never retried elsewhere.
 
 mod media;
 mod metadata;
@@ -30,15 +41,12 @@ use crate::media::{Layout, MixerConfig};
 use crate::meeting::{Meeting, MeetingEvent};
 use crate::pool::{JobEvent, StartRequest};
 use crate::rtc::RtcEvent;
-use crate::upload::{RecordingNames, Storage};
+use crate::upload::{RecordingNames, Storage, UploadSender, UploadTask};
 use media::{MediaPipeline, Sink};
 use metadata::Metadata;
 
-/// Name tiles for people without video. Off: a placeholder added while
-/// the pipeline plays fails its videotestsrc ("internal data stream error"),
-/// which ends the recording; until that is fixed, people without video are
-/// heard and listed in the metadata but not drawn.
-const PLACEHOLDERS: bool = false;
+/// Name tiles for people without video (the mixer's placeholders).
+const PLACEHOLDERS: bool = true;
 
 /// What a job needs from the process.
 #[derive(Clone)]
@@ -66,26 +74,56 @@ pub async fn run(
     stop: oneshot::Receiver<()>,
 ) {
     let session = start.session.clone();
-    let event = match record(&ctx, &start, &report, stop).await {
+    let outcome = match open(&ctx, &start).await {
+        Ok(opened) => record(&ctx, &start, opened, &report, stop)
+            .await
+            .map_err(|e| (Stage::Recording, e)),
+        Err(e) => Err((Stage::Starting, e)),
+    };
+    let event = match outcome {
         Ok(()) => JobEvent::Finished,
-        Err(e) => {
-            tracing::warn!(%session, room = %start.room, "recording failed: {e:#}");
+        Err((stage, e)) => {
+            tracing::warn!(%session, room = %start.room, ?stage, "recording failed: {e:#}");
             JobEvent::Failed {
                 reason: FailureReason::Error,
-                retry: false,
+                retry: stage.may_retry_elsewhere(),
             }
         }
     };
     let _ = report.send((session, event));
 }
 
-async fn record(
-    ctx: &JobContext,
-    start: &StartRequest,
-    report: &mpsc::UnboundedSender<(String, JobEvent)>,
-    stop: oneshot::Receiver<()>,
-) -> Result<()> {
+/// How far a job got when it failed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Opening the output and joining the meeting: nothing recorded yet.
+    Starting,
+    /// In the meeting: a partial output may exist.
+    Recording,
+}
+
+impl Stage {
+    /// Whether the focus should give the session to another recorder.
+    fn may_retry_elsewhere(self) -> bool {
+        self == Stage::Starting
+    }
+}
+
+/// A started job: its output open, the meeting joined.
+struct Opened {
+    began: SystemTime,
+    pipeline: MediaPipeline,
+    upload: Option<(Arc<UploadSender>, UploadTask)>,
+    meeting: Meeting,
+    events: mpsc::UnboundedReceiver<MeetingEvent>,
+}
+
+/// Opens the output, builds the pipeline and joins the meeting; on failure
+/// whatever was opened is released (the upload aborted).
+async fn open(ctx: &JobContext, start: &StartRequest) -> Result<Opened> {
     let cfg = &ctx.config.recording;
+    let focus: Jid =
+        Jid::new(&ctx.config.meeting.focus).map_err(|e| anyhow!("meeting.focus: {e}"))?;
     let began = SystemTime::now();
     let room_name = start.room.node().map(|n| n.to_string()).unwrap_or_default();
     let audio_only = cfg.audio_only;
@@ -121,7 +159,7 @@ async fn record(
     let pipeline_name = format!("rec-{}", start.session);
     let pipeline =
         tokio::task::block_in_place(|| MediaPipeline::new(&pipeline_name, mixer, audio_only, sink));
-    let mut pipeline = match pipeline {
+    let pipeline = match pipeline {
         Ok(p) => p,
         Err(e) => {
             if let Some((tx, _)) = &upload {
@@ -130,8 +168,6 @@ async fn record(
             return Err(e);
         }
     };
-    let focus: Jid =
-        Jid::new(&ctx.config.meeting.focus).map_err(|e| anyhow!("meeting.focus: {e}"))?;
     let bind_ip = ctx.config.meeting.bind_ip.parse().ok();
     let nick = format!(
         "recorder-{}",
@@ -154,6 +190,30 @@ async fn record(
             return Err(e.context("joining the meeting"));
         }
     };
+    Ok(Opened {
+        began,
+        pipeline,
+        upload,
+        meeting,
+        events,
+    })
+}
+
+/// Records until a stop condition, then finalizes and stores the output.
+async fn record(
+    ctx: &JobContext,
+    start: &StartRequest,
+    opened: Opened,
+    report: &mpsc::UnboundedSender<(String, JobEvent)>,
+    stop: oneshot::Receiver<()>,
+) -> Result<()> {
+    let Opened {
+        began,
+        mut pipeline,
+        upload,
+        meeting,
+        events,
+    } = opened;
     let mut state = Recording::new(start, &ctx.config, began);
     state.send_constraints(&meeting);
     let end = state
@@ -451,5 +511,16 @@ impl Recording {
             }
             Err(e) => tracing::warn!(%mid, %owner, "video not placed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage;
+
+    #[test]
+    fn only_a_job_that_failed_to_start_is_retried_elsewhere() {
+        assert!(Stage::Starting.may_retry_elsewhere());
+        assert!(!Stage::Recording.may_retry_elsewhere());
     }
 }

@@ -9,6 +9,7 @@
 
 use super::branch::{self, make, set_bool, set_caps, set_num, set_str, Branch};
 use super::{MixerConfig, MixerError};
+use gst::prelude::*;
 use gstreamer as gst;
 
 /// The mixing format; every input is converted to it.
@@ -32,7 +33,6 @@ pub(crate) struct AudioMixer {
     mixer: gst::Element,
     /// Output: raw F32LE audio, 48 kHz stereo.
     pub(crate) out: gst::Element,
-    background: Branch,
 }
 
 /// One caller's audio into the mix.
@@ -41,16 +41,25 @@ pub(crate) struct Input {
     branch: Branch,
 }
 
+impl Input {
+    /// Stops taking the caller's data (for `finish`).
+    pub(crate) fn seal(&self) {
+        self.branch.seal();
+    }
+}
+
 impl AudioMixer {
     pub(crate) fn build(bin: &gst::Bin, config: &MixerConfig) -> Result<AudioMixer, MixerError> {
         let mixer = make("audiomixer")?;
         let latency = config.latency.as_nanos() as f64;
         set_num(&mixer, "latency", latency);
         set_num(&mixer, "min-upstream-latency", latency);
-        set_bool(&mixer, "ignore-inactive-pads", true);
         let out = make("capsfilter")?;
         set_caps(&out, &mix_caps());
         branch::add_chain(bin, &[&mixer, &out])?;
+        if let Some(src) = mixer.static_pad("src") {
+            branch::monotonic(&src);
+        }
 
         let src = make("audiotestsrc")?;
         set_str(&src, "wave", "silence");
@@ -58,12 +67,8 @@ impl AudioMixer {
         set_num(&src, "samplesperbuffer", SILENCE_SAMPLES as f64);
         let caps = make("capsfilter")?;
         set_caps(&caps, &mix_caps());
-        let background = Branch::start(bin, vec![src, caps], &mixer, None, |_| {})?;
-        Ok(AudioMixer {
-            mixer,
-            out,
-            background,
-        })
+        Branch::start(bin, vec![src, caps], &mixer, None, |_| {})?;
+        Ok(AudioMixer { mixer, out })
     }
 
     pub(crate) fn add_input(&self, bin: &gst::Bin, src: &gst::Pad) -> Result<Input, MixerError> {
@@ -83,13 +88,5 @@ impl AudioMixer {
 
     pub(crate) fn remove(&self, bin: &gst::Bin, input: Input) {
         input.branch.release(bin);
-    }
-
-    /// Ends every stream into the audiomixer (for `finish`).
-    pub(crate) fn end<'a>(&self, inputs: impl Iterator<Item = &'a Input>) {
-        for i in inputs {
-            i.branch.end();
-        }
-        self.background.end();
     }
 }

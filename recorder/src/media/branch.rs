@@ -5,13 +5,15 @@
 //! Release order (what keeps the caller's streaming thread safe):
 //! 1. a probe on the ghost pad drops everything the caller still pushes, and
 //!    taking the ghost pad's stream lock waits out a push already in flight
-//!    (the branch starts with a leaky queue, so that push never blocks);
+//!    (the branch starts with a leaky queue, so that push rarely blocks; the
+//!    wait is bounded all the same);
 //! 2. the branch elements go to NULL, are unlinked and removed;
 //! 3. the mixer's request pad is released (the compositor reflows);
 //! 4. the ghost pad stays, swallowing data, until the caller unlinks its pad.
 
 use gstreamer as gst;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -87,6 +89,31 @@ pub(crate) fn set_caps(capsfilter: &gst::Element, caps: &gst::Caps) {
     capsfilter.set_property("caps", caps);
 }
 
+/// Drops buffers on `pad` that do not move time forward (no PTS, or a PTS
+/// not after the previous one).
+///
+/// GStreamer 1.22's live aggregators can emit their first output twice with
+/// PTS 0 when the first input arrives just after the first timeout; x264enc
+/// then emits two frames with one timestamp and mp4mux fails ("Buffer has no
+/// PTS"). One duplicated frame at startup is all this ever drops.
+pub(crate) fn monotonic(pad: &gst::Pad) {
+    let last = AtomicU64::new(u64::MAX);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+            tracing::debug!(pad = %pad.name(), "buffer without PTS dropped");
+            return gst::PadProbeReturn::Handled;
+        };
+        let pts = pts.nseconds();
+        let prev = last.load(Ordering::Relaxed);
+        if prev != u64::MAX && pts <= prev {
+            tracing::debug!(pad = %pad.name(), pts, prev, "repeated timestamp dropped");
+            return gst::PadProbeReturn::Handled;
+        }
+        last.store(pts, Ordering::Relaxed);
+        gst::PadProbeReturn::Ok
+    });
+}
+
 /// Adds elements to the bin and links them in order.
 pub(crate) fn add_chain(bin: &gst::Bin, chain: &[&gst::Element]) -> Result<(), MixerError> {
     bin.add_many(chain.iter().copied())
@@ -106,6 +133,9 @@ pub(crate) struct Branch {
 }
 
 static GHOSTS: AtomicU32 = AtomicU32::new(0);
+
+/// How long `release` waits for a push of the caller's to leave the branch.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 impl Branch {
     /// Builds the branch inside `bin` and starts it. With `upstream`, the
@@ -194,9 +224,9 @@ impl Branch {
         Ok(())
     }
 
-    /// Stops taking data from the caller: from now on its pushes are dropped
-    /// (and answered OK). Returns once no push is in flight.
-    fn seal(&self) {
+    /// Stops taking data from the caller: from now on its pushes are
+    /// consumed and answered OK.
+    pub(crate) fn seal(&self) {
         if let Some(ghost) = &self.ghost {
             // `Handled` consumes the data and answers OK. (`Drop` would do the
             // same, but with gstreamer-rs on GStreamer 1.22 it makes the core
@@ -204,22 +234,41 @@ impl Branch {
             ghost.add_probe(gst::PadProbeType::DATA_DOWNSTREAM, |_, _| {
                 gst::PadProbeReturn::Handled
             });
-            drop(ghost.stream_lock());
         }
     }
 
-    /// Ends the branch's stream for `finish`: seals it and sends EOS
-    /// straight to the mixer pad, so a branch whose stream stalled or failed
-    /// cannot hold the output back. (Whatever the branch pushes afterwards is
-    /// refused with EOS inside the mixer's bin; the caller's pad is sealed.)
-    pub(crate) fn end(&self) {
-        self.seal();
-        self.mixer_pad.send_event(gst::event::Eos::new());
+    /// Waits (a bounded time) until no push of the caller's is in flight
+    /// through the ghost pad, so stopping the branch cannot answer it FLUSHING.
+    fn wait_idle(&self) {
+        let Some(ghost) = &self.ghost else { return };
+        let pad: &gst::Pad = ghost.upcast_ref();
+        let deadline = Instant::now() + IDLE_WAIT;
+        loop {
+            // SAFETY: `pad` is alive for the whole call; this is what
+            // GST_PAD_STREAM_TRYLOCK / GST_PAD_STREAM_UNLOCK do, and the lock
+            // is released right after it is taken.
+            let taken = unsafe {
+                let lock = &raw mut (*pad.as_ptr()).stream_rec_lock;
+                let taken = glib::ffi::g_rec_mutex_trylock(lock) != glib::ffi::GFALSE;
+                if taken {
+                    glib::ffi::g_rec_mutex_unlock(lock);
+                }
+                taken
+            };
+            if taken || Instant::now() >= deadline {
+                if !taken {
+                    tracing::warn!(pad = %pad.name(), "input still busy; releasing anyway");
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Takes the branch out of the running pipeline; see the module docs.
     pub(crate) fn release(self, bin: &gst::Bin) {
         self.seal();
+        self.wait_idle();
         Self::drop_elements(bin, &self.elements);
         self.mixer.release_request_pad(&self.mixer_pad);
         if let Some(ghost) = self.ghost {

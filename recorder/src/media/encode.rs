@@ -161,6 +161,11 @@ pub(crate) fn audio_chain(aac: bool, kbps: u32) -> Result<Vec<gst::Element>, Mix
     ])
 }
 
+/// Extra wait of the (live, aggregator-based) mp4mux and flvmux for a late
+/// stream. Without it a busy machine can make mp4mux give up on the first
+/// AAC buffer and write its header with an empty audio track.
+const MUX_LATENCY_NS: f64 = 1_000_000_000.0;
+
 /// Which muxer the output needs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Container {
@@ -177,11 +182,13 @@ pub(crate) fn muxer(container: Container) -> Result<gst::Element, MixerError> {
             // One fragment a second: a cut-off file loses at most that much.
             set_num(&m, "fragment-duration", 1000.0);
             set_bool(&m, "streamable", true);
+            set_num(&m, "latency", MUX_LATENCY_NS);
             m
         }
         Container::Flv => {
             let m = make("flvmux")?;
             set_bool(&m, "streamable", true);
+            set_num(&m, "latency", MUX_LATENCY_NS);
             m
         }
         Container::Ogg => make("oggmux")?,
@@ -194,13 +201,14 @@ pub(crate) fn muxer(container: Container) -> Result<gst::Element, MixerError> {
     Ok(mux)
 }
 
-/// Adds `chain` to the bin and links `from` → chain → `mux`.
+/// Adds `chain` to the bin and links `from` → chain → `mux`. Returns the
+/// chain's sink pad: `finish` sends EOS there.
 pub(crate) fn link_into(
     bin: &gst::Bin,
     from: &gst::Element,
     chain: &[gst::Element],
     mux: &gst::Element,
-) -> Result<(), MixerError> {
+) -> Result<gst::Pad, MixerError> {
     let refs: Vec<&gst::Element> = chain.iter().collect();
     branch::add_chain(bin, &refs)?;
     let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
@@ -209,5 +217,8 @@ pub(crate) fn link_into(
     from.link(first)
         .map_err(|e| MixerError::Internal(format!("linking encoder: {e}")))?;
     last.link(mux)
-        .map_err(|e| MixerError::Internal(format!("linking {} to muxer: {e}", last.name())))
+        .map_err(|e| MixerError::Internal(format!("linking {} to muxer: {e}", last.name())))?;
+    first
+        .static_pad("sink")
+        .ok_or_else(|| MixerError::Internal("encoder chain has no sink pad".into()))
 }

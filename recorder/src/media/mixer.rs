@@ -27,6 +27,8 @@ pub struct Mixer {
     config: MixerConfig,
     video: Option<VideoMixer>,
     audio: AudioMixer,
+    /// Heads of the encoder chains, where `finish` puts EOS.
+    encoders: Vec<gst::Pad>,
     state: Mutex<State>,
 }
 
@@ -75,16 +77,18 @@ impl Mixer {
         mux.link(&sink)
             .map_err(|e| MixerError::Link(format!("muxer to output sink: {e}")))?;
         // Video first, so it is track 1.
+        let mut encoders = Vec::new();
         let video = if with_video {
             let video = VideoMixer::build(&bin, &config)?;
-            encode::link_into(&bin, &video.out, &encode::video_chain(&config)?, &mux)?;
+            let chain = encode::video_chain(&config)?;
+            encoders.push(encode::link_into(&bin, &video.out, &chain, &mux)?);
             Some(video)
         } else {
             None
         };
         let audio = AudioMixer::build(&bin, &config)?;
-        let audio_chain = encode::audio_chain(aac, config.audio_bitrate_kbps)?;
-        encode::link_into(&bin, &audio.out, &audio_chain, &mux)?;
+        let chain = encode::audio_chain(aac, config.audio_bitrate_kbps)?;
+        encoders.push(encode::link_into(&bin, &audio.out, &chain, &mux)?);
 
         pipeline
             .add(&bin)
@@ -112,6 +116,7 @@ impl Mixer {
             config,
             video,
             audio,
+            encoders,
             state: Mutex::new(state),
         })
     }
@@ -259,9 +264,13 @@ impl Mixer {
         }
     }
 
-    /// Ends every input and waits until the sink has taken EOS, so the output
-    /// is complete (MP4: last fragment and `mfra` written). The pipeline must
-    /// be PLAYING. Afterwards no input can be added.
+    /// Ends the output and waits until the sink has taken EOS, so it is
+    /// complete (MP4: last fragment and `mfra` written). The pipeline must be
+    /// PLAYING. Afterwards no input can be added.
+    ///
+    /// EOS goes in right behind the compositor and audiomixer, so a stalled
+    /// or failed input cannot hold the ending back; the inputs are sealed
+    /// first (their pushes are consumed and answered OK from then on).
     pub fn finish(&self, timeout: Duration) -> Result<(), MixerError> {
         let pipeline = self
             .pipeline
@@ -282,11 +291,18 @@ impl Mixer {
                 let _ = tx.send(outcome);
             }
         });
-        if let Some(video) = &self.video {
-            video.end(st.tiles.values());
-        }
-        self.audio.end(st.audio.values());
+        st.tiles.values().for_each(Tile::seal);
+        st.audio.values().for_each(audio::Input::seal);
         drop(st);
+        // A full queue in front of a stuck encoder would block send_event;
+        // the caller must not hang with it (setting the pipeline to NULL after
+        // a timeout unblocks this thread).
+        let encoders = self.encoders.clone();
+        std::thread::spawn(move || {
+            for pad in encoders {
+                pad.send_event(gst::event::Eos::new());
+            }
+        });
 
         let outcome = rx
             .recv_timeout(timeout)
@@ -325,7 +341,10 @@ fn finish_outcome(
             ours.then(|| {
                 Err(MixerError::Pipeline {
                     source_name: src.path_string().to_string(),
-                    message: err.error().to_string(),
+                    message: match err.debug() {
+                        Some(debug) => format!("{} ({debug})", err.error()),
+                        None => err.error().to_string(),
+                    },
                 })
             })
         }

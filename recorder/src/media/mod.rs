@@ -4,40 +4,52 @@
 //!
 //! # Contract
 //!
-//! - **Placement.** [`Mixer::new`] adds one `gst::Bin` ("mixer") to the
+//! - **Placement.** [`Mixer::new`] adds one `gst::Bin` ("mixerN") to the
 //!   caller's pipeline; it holds everything, the caller's sink included (the
 //!   sink must not be in a bin yet). Create it before or after the pipeline
 //!   goes to PLAYING; inputs can come and go while it plays.
 //! - **Inputs.** `add_video` / `add_audio` take an unlinked *source* pad of
-//!   the caller's carrying raw video (any size, format, rate) or raw audio (any
-//!   rate, channels, format). They must be **live, timestamped in the
-//!   pipeline's running time** (what a decoder behind webrtcbin, or any
-//!   `is-live` source, produces). Data later than the configured
-//!   [`MixerConfig::latency`] (default 300 ms) behind the clock is dropped by
-//!   the aggregators rather than waited for.
+//!   the caller's carrying raw video (any size, format, frame rate) or raw
+//!   audio (any rate, channels, format). They must be **live and timestamped
+//!   in the pipeline's running time** (what a decoder behind webrtcbin, or any
+//!   `is-live` source, produces). The aggregators wait [`MixerConfig::latency`]
+//!   (default 300 ms) for late inputs; data later than that is dropped, never
+//!   waited for. Each input's video is scaled into its tile by the compositor
+//!   (aspect kept, letterboxed), so a reflow never renegotiates caps.
 //! - **Leaving.** [`Mixer::remove`] takes the tile away (the layout reflows)
 //!   and releases the branches at once. The caller's pads stay linked to a
-//!   ghost pad that drops what they push (pushes return OK, never stall), until
-//!   the caller unlinks them or tears its chain down.
+//!   ghost pad that consumes what they push (pushes return OK, never stall),
+//!   until the caller unlinks them or tears its chain down.
 //! - **Clock and latency.** Background sources (black video, silence) keep the
 //!   compositor and audiomixer producing at a constant rate with no inputs.
-//!   Both aggregators run on the pipeline clock in live mode, so audio and video
-//!   share one timeline. After each input is added the mixer calls
-//!   `recalculate_latency` on the pipeline. The caller should also answer
-//!   `Latency` bus messages with `recalculate_latency` (standard for live
-//!   pipelines).
-//! - **Ending.** [`Mixer::finish`] ends every input and waits, via a sync
-//!   handler on the bus (it never pops messages the caller reads), until the
-//!   caller's sink has rendered EOS: the MP4's last fragment and `mfra` are
-//!   written. Only then set the pipeline to NULL. The rest of the caller's
-//!   pipeline keeps running, so finish() does not cause an EOS on the pipeline.
-//!   During finish the bin forwards its children's messages wrapped in
+//!   Both run on the pipeline clock in live mode, so audio and video share one
+//!   timeline. After each input is added the mixer calls `recalculate_latency`
+//!   on the pipeline; the caller should also answer `Latency` bus messages
+//!   with `recalculate_latency` (standard for live pipelines).
+//! - **Ending.** [`Mixer::finish`] seals the inputs, puts EOS in right behind
+//!   the compositor and audiomixer (so a stalled input cannot hold it back)
+//!   and waits, through a sync handler on the bus (it never pops messages the
+//!   caller reads), until the caller's sink has taken EOS: the MP4's last
+//!   fragment and `mfra` are written. Only then set the pipeline to NULL. The
+//!   rest of the caller's pipeline keeps running, and no pipeline-wide EOS is
+//!   posted. During finish the bin forwards its children's messages wrapped in
 //!   `GstBinForwarded` element messages; ignore them.
 //! - **Errors.** Duplicate adds and a pad that cannot be linked are the
 //!   caller's mistakes ([`MixerError::is_caller_error`]); a missing plugin is
 //!   the deployment's. Unknown ids on `remove`/`set_speaker` are ignored.
 //! - **Names.** Drawn with `textoverlay` (Debian package `gstreamer1.0-x`);
 //!   without it the tiles come out unnamed and a warning is logged.
+//!
+//! # GStreamer 1.22 traps handled here
+//!
+//! - The aggregators' `ignore-inactive-pads` is left off: a timeout before any
+//!   pad has data then counts as "all pads EOS" and the output ends at startup.
+//! - A live aggregator can emit its first frame twice with PTS 0; a probe on
+//!   each mixer output drops non-increasing timestamps (mp4mux fails on them).
+//! - Unconstrained, negotiation picks 12-bit 4:4:4 inside the tile branches;
+//!   everything video is pinned to I420.
+//! - mp4mux gets 1 s of aggregator latency, or under load it may write its
+//!   header before the first AAC buffer and leave the audio track empty.
 
 mod audio;
 mod branch;

@@ -2,9 +2,9 @@
 //! tile on a `compositor`, whose output is raw I420 at the canvas size.
 //!
 //! ```text
-//! videotestsrc pattern=black is-live ! capsfilter(WxH@fps) ! compositor.sink_0 (zorder 0)
-//! caller pad ! ghost ! queue leaky ! videoconvert ! textoverlay(name, bottom) ! compositor.sink_N
-//! videotestsrc solid-color is-live ! capsfilter(640x360@10) ! textoverlay(name, centre) ! compositor.sink_N   (placeholder)
+//! videotestsrc pattern=black is-live ! capsfilter(I420 WxH@fps) ! compositor.sink_0 (zorder 0)
+//! caller pad ! ghost ! queue leaky ! videoconvert ! I420 ! textoverlay(name, bottom) ! compositor.sink_N
+//! videotestsrc solid-color is-live ! capsfilter(I420 640x360@10) ! textoverlay(name, centre) ! compositor.sink_N   (placeholder)
 //! compositor ! capsfilter(I420, WxH@fps, par 1/1) ! → encoder
 //! ```
 //!
@@ -14,6 +14,7 @@
 //! branch. The name is drawn on the input picture before scaling
 //! (`auto-resize` keeps it proportional to the picture's width).
 
+use gst::prelude::*;
 use gstreamer as gst;
 
 use super::branch::{self, make, set_bool, set_caps, set_num, set_str, Branch};
@@ -39,7 +40,6 @@ pub(crate) struct VideoMixer {
     compositor: gst::Element,
     /// Output: raw I420 video at the canvas size.
     pub(crate) out: gst::Element,
-    background: Branch,
 }
 
 /// One tile: a caller's video or a placeholder.
@@ -53,17 +53,26 @@ impl Tile {
     pub(crate) fn is_placeholder(&self) -> bool {
         self.placeholder
     }
+
+    /// Stops taking the caller's data (for `finish`).
+    pub(crate) fn seal(&self) {
+        self.branch.seal();
+    }
 }
 
-fn raw_caps(width: i32, height: i32, fps: Option<i32>) -> gst::Caps {
-    let mut b = gst::Caps::builder("video/x-raw")
-        .field("width", width.max(2))
-        .field("height", height.max(2))
-        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
-    if let Some(fps) = fps {
-        b = b.field("framerate", gst::Fraction::new(fps, 1));
+/// I420 everywhere: what x264enc takes, and cheap to blend. Left open,
+/// negotiation picks the "best" format the compositor accepts (12-bit 4:4:4).
+fn i420(size: Option<(i32, i32, i32)>) -> gst::Caps {
+    let b = gst::Caps::builder("video/x-raw").field("format", "I420");
+    match size {
+        Some((w, h, fps)) => b
+            .field("width", w)
+            .field("height", h)
+            .field("framerate", gst::Fraction::new(fps, 1))
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build(),
+        None => b.build(),
     }
-    b.build()
 }
 
 impl VideoMixer {
@@ -73,28 +82,22 @@ impl VideoMixer {
         let latency = config.latency.as_nanos() as f64;
         set_num(&compositor, "latency", latency);
         set_num(&compositor, "min-upstream-latency", latency);
-        set_bool(&compositor, "ignore-inactive-pads", true);
         let out = make("capsfilter")?;
-        let mut caps = raw_caps(w, h, Some(fps));
-        if let Some(s) = caps.make_mut().structure_mut(0) {
-            s.set("format", "I420");
-        }
-        set_caps(&out, &caps);
+        set_caps(&out, &i420(Some((w, h, fps))));
         branch::add_chain(bin, &[&compositor, &out])?;
+        if let Some(src) = compositor.static_pad("src") {
+            branch::monotonic(&src);
+        }
 
         let src = make("videotestsrc")?;
         set_str(&src, "pattern", "black");
         set_bool(&src, "is-live", true);
         let src_caps = make("capsfilter")?;
-        set_caps(&src_caps, &raw_caps(w, h, Some(fps)));
-        let background = Branch::start(bin, vec![src, src_caps], &compositor, None, |pad| {
+        set_caps(&src_caps, &i420(Some((w, h, fps))));
+        Branch::start(bin, vec![src, src_caps], &compositor, None, |pad| {
             set_num(pad, "zorder", 0.0);
         })?;
-        Ok(VideoMixer {
-            compositor,
-            out,
-            background,
-        })
+        Ok(VideoMixer { compositor, out })
     }
 
     /// A tile showing the caller's raw video, named underneath.
@@ -109,7 +112,9 @@ impl VideoMixer {
         set_num(&queue, "max-size-time", 0.0);
         set_num(&queue, "max-size-bytes", 0.0);
         set_str(&queue, "leaky", "downstream");
-        let mut chain = vec![queue, make("videoconvert")?];
+        let format = make("capsfilter")?;
+        set_caps(&format, &i420(None));
+        let mut chain = vec![queue, make("videoconvert")?, format];
         if let Some(label) = label(name, "bottom", "Sans 16") {
             chain.push(label);
         }
@@ -132,8 +137,7 @@ impl VideoMixer {
         set_str(&src, "pattern", "solid-color");
         set_num(&src, "foreground-color", colour(id) as f64);
         let caps = make("capsfilter")?;
-        let (w, h, fps) = PLACEHOLDER;
-        set_caps(&caps, &raw_caps(w, h, Some(fps)));
+        set_caps(&caps, &i420(Some(PLACEHOLDER)));
         let mut chain = vec![src, caps];
         if let Some(label) = label(name, "center", "Sans Bold 28") {
             chain.push(label);
@@ -162,14 +166,6 @@ impl VideoMixer {
 
     pub(crate) fn remove(&self, bin: &gst::Bin, tile: Tile) {
         tile.branch.release(bin);
-    }
-
-    /// Ends every stream into the compositor (for `finish`).
-    pub(crate) fn end<'a>(&self, tiles: impl Iterator<Item = &'a Tile>) {
-        for t in tiles {
-            t.branch.end();
-        }
-        self.background.end();
     }
 }
 

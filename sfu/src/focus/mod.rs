@@ -542,7 +542,28 @@ impl Focus {
         format!("{:016x}", self.rng)
     }
 
+    /// Leaves `room`: its endpoints go, and a recording still running is
+    /// stopped (the recorder finalizes it at once instead of waiting for its
+    /// own empty-room timeout while the room could fill up again unseen).
     fn leave(&mut self, room: BareJid) {
+        let running = self
+            .rooms
+            .get(&room)
+            .and_then(|r| r.recording.as_ref())
+            .filter(|rec| rec.status != proto::jibri::Status::Off)
+            .and_then(|rec| {
+                let nick = rec.recorder.as_ref()?;
+                let member = self.recorders.as_ref()?.members.get(nick)?;
+                Some((Jid::from(member.occupant.clone()), rec.session_id.clone()))
+            });
+        if let Some((recorder, session)) = running {
+            tracing::info!(%room, %session, "room empty: stopping its recording");
+            self.send_iq(
+                recorder,
+                proto::jibri::JibriIq::stop(session).into(),
+                Pending::Ignore("stopping the recording of an empty room"),
+            );
+        }
         if let Some(r) = self.rooms.remove(&room) {
             for nick in r.sessions.keys() {
                 self.out.push_back(Action::RemoveEndpoint {

@@ -65,7 +65,9 @@ fn audio_only_outputs_have_no_video_elements() {
 
         sleep_until(start, ms(1500));
         let span = start.elapsed().as_secs_f64();
-        mixer.finish(Duration::from_secs(10)).unwrap();
+        if let Err(e) = mixer.finish(Duration::from_secs(10)) {
+            panic!("finish: {e:?}; first bus error: {:?}", bus_error(&pipeline));
+        }
         let error = bus_error(&pipeline);
         pipeline.set_state(gst::State::Null).unwrap();
         assert_eq!(error, None);

@@ -3,6 +3,7 @@
 
 mod audio_only;
 mod decode;
+mod flv;
 mod speaker;
 
 use std::time::{Duration, Instant};
@@ -91,7 +92,9 @@ fn grid_recording_has_tiles_tones_and_duration() {
 
     sleep_until(start, ms(4000));
     let span = start.elapsed().as_secs_f64();
-    mixer.finish(Duration::from_secs(10)).unwrap();
+    if let Err(e) = mixer.finish(Duration::from_secs(10)) {
+        panic!("finish: {e:?}; first bus error: {:?}", bus_error(&pipeline));
+    }
     assert!(matches!(
         mixer.add_audio("c", &b_tone.pad),
         Err(MixerError::Finished)

@@ -68,7 +68,9 @@ fn speaker_layout_with_placeholder_and_switches() {
 
     sleep_until(start, ms(2400));
     let span = start.elapsed().as_secs_f64();
-    mixer.finish(Duration::from_secs(10)).unwrap();
+    if let Err(e) = mixer.finish(Duration::from_secs(10)) {
+        panic!("finish: {e:?}; first bus error: {:?}", bus_error(&pipeline));
+    }
     let error = bus_error(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(error, None);
