@@ -88,6 +88,21 @@ impl Rtmp {
         Err(last_err.unwrap_or_else(|| anyhow!("no start attempt made")))
     }
 
+    /// Stops nginx and starts it again on the same port and folder: an
+    /// ingest that dropped its publishers. A new publish of a key replaces
+    /// that key's recording.
+    pub fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = match launch(self.dir.path(), self.addr) {
+            Ok(child) => child,
+            Err(Launch::PortInUse(e) | Launch::Failed(e)) => {
+                return Err(e.context("restarting nginx"))
+            }
+        };
+        Ok(())
+    }
+
     /// The RTMP listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

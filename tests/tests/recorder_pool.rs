@@ -244,6 +244,59 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// The ingest drops the stream (nginx restarts): the recorder publishes
+/// again and the stream goes on; what nginx records after its restart is a
+/// playable H.264 + AAC stream of the time since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_stream_is_published_again() -> Result<()> {
+    let stack = Stack::start().await?;
+    let mut rtmp = Rtmp::start()?;
+    let recorder = Recorder::start(&stack.prosody, "rec1", |c| {
+        c.stream.allowed_hosts = vec!["127.0.0.1".into()];
+    })
+    .await?;
+    let room = stack.room("unsteady");
+    let host = stack.host(&room).await?;
+    let alice = stack.person(&room, "alice", 4, 440.0).await?;
+    let mut iq = start(RecordingMode::Stream);
+    iq.stream_id = Some(rtmp.url("meeting"));
+    start_pending(&host, iq).await?;
+    host.wait_status("stream on", WAIT, |s| s.status == Status::On)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    rtmp.restart()?;
+    let restarted = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    host.jibri(JibriIq::stop("any"))
+        .await
+        .map_err(|e| anyhow!("stop refused: {e}"))?;
+    let after = secs(restarted.elapsed());
+    let flv = rtmp.wait_recorded_async("meeting", WAIT).await?;
+    let p = probe(&flv)?;
+    eprintln!(
+        "reconnect: after the ingest restarted, {:.2} s recorded of {after:.2} s ({:?}/{:?})",
+        p.duration, p.video, p.audio
+    );
+    ensure!(p.video.as_deref() == Some("h264") && p.audio.as_deref() == Some("aac"));
+    ensure!(
+        p.duration >= after - 4.0,
+        "only {:.2} s streamed in the {after:.2} s after the restart",
+        p.duration
+    );
+    ensure!(
+        recorder
+            .metric("recorder_failures_total{cause=\"recording\"}")
+            .await?
+            == 0
+    );
+
+    drop(alice);
+    host.leave().await;
+    recorder.stop().await;
+    stack.end().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stream_goes_to_the_rtmp_ingest() -> Result<()> {
     let stack = Stack::start().await?;
