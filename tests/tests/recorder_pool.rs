@@ -898,3 +898,149 @@ async fn people_returning_to_an_emptied_room_are_not_recorded_unseen() -> Result
     stack.end().await;
     Ok(())
 }
+
+/// Audio-only mode: an M4A with one AAC track and no video at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audio_only_records_an_m4a_without_video() -> Result<()> {
+    let stack = Stack::start().await?;
+    let recorder = Recorder::start(&stack.prosody, "rec1", |c| {
+        c.recording.audio_only = true;
+    })
+    .await?;
+    let room = stack.room("podcast");
+    let host = stack.host(&room).await?;
+    let alice = stack.person(&room, "alice", 4, 440.0).await?;
+    let started = start_pending(&host, start(RecordingMode::File)).await?;
+    host.wait_status("on", WAIT, |s| s.status == Status::On)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    host.jibri(JibriIq::stop("any"))
+        .await
+        .map_err(|e| anyhow!("stop refused: {e}"))?;
+    let span = secs(started.elapsed());
+    recorder
+        .wait_metric("recorder_recordings_finished_total", 1, WAIT)
+        .await?;
+    let files = files_with_ext(recorder.dir.path(), "m4a");
+    let file = files.first().context("no .m4a recorded")?;
+    let p = probe(file)?;
+    eprintln!(
+        "audio only: {} {:.2} s for {span:.2} s, video {:?}, audio {:?}",
+        file.display(),
+        p.duration,
+        p.video,
+        p.audio
+    );
+    ensure!(
+        p.video.is_none(),
+        "an audio-only file has video: {:?}",
+        p.video
+    );
+    ensure!(p.audio.as_deref() == Some("aac"), "audio {:?}", p.audio);
+    ensure!(
+        (p.duration - span).abs() <= 1.5,
+        "{:.2} s for a span of {span:.2} s",
+        p.duration
+    );
+    ensure!(
+        recorder.files().is_empty(),
+        "an mp4 too: {:?}",
+        recorder.files()
+    );
+
+    drop(alice);
+    host.leave().await;
+    recorder.stop().await;
+    stack.end().await;
+    Ok(())
+}
+
+/// `max_length_s`: the recording stops by itself and is finalized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recording_stops_at_its_maximum_length() -> Result<()> {
+    let stack = Stack::start().await?;
+    let recorder = Recorder::start(&stack.prosody, "rec1", |c| {
+        c.recording.max_length_s = 4;
+    })
+    .await?;
+    let room = stack.room("longtalk");
+    let host = stack.host(&room).await?;
+    let alice = stack.person(&room, "alice", 4, 440.0).await?;
+    start_pending(&host, start(RecordingMode::File)).await?;
+    host.wait_status("on", WAIT, |s| s.status == Status::On)
+        .await?;
+    let (off, _) = host
+        .wait_status("off by itself", WAIT, |s| s.status == Status::Off)
+        .await?;
+    let files = recorder.files();
+    let p = probe(files.first().context("no recording")?)?;
+    eprintln!(
+        "max length: off; {:.2} s recorded (max 4 s) {off:?}",
+        p.duration
+    );
+    ensure!(
+        p.duration >= 3.0 && p.duration <= 5.5,
+        "{:.2} s recorded",
+        p.duration
+    );
+
+    drop(alice);
+    host.leave().await;
+    recorder.stop().await;
+    stack.end().await;
+    Ok(())
+}
+
+/// `capacity = 2`: two rooms are recorded at once by one recorder, each
+/// into its own file; presence says busy only once both run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_recorder_records_two_rooms_at_once() -> Result<()> {
+    let stack = Stack::start().await?;
+    let recorder = Recorder::start(&stack.prosody, "rec1", |c| {
+        c.recording.capacity = 2;
+    })
+    .await?;
+    let (room_a, room_b) = (stack.room("first"), stack.room("second"));
+    let host_a = stack.host(&room_a).await?;
+    let host_b = stack.host(&room_b).await?;
+    let alice = stack.person(&room_a, "alice", 4, 440.0).await?;
+    let bob = stack.person(&room_b, "bob", 6, 880.0).await?;
+    start_pending(&host_a, start(RecordingMode::File)).await?;
+    host_a
+        .wait_status("a on", WAIT, |s| s.status == Status::On)
+        .await?;
+    // The focus skips a member for 200 ms after picking it (its busy status
+    // may lag); by now the recorder has said it is still idle.
+    start_pending(&host_b, start(RecordingMode::File)).await?;
+    host_b
+        .wait_status("b on", WAIT, |s| s.status == Status::On)
+        .await?;
+    ensure!(recorder.metric("recorder_recordings_active").await? == 2);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for host in [&host_a, &host_b] {
+        host.jibri(JibriIq::stop("any"))
+            .await
+            .map_err(|e| anyhow!("stop refused: {e}"))?;
+    }
+    recorder
+        .wait_metric("recorder_recordings_finished_total", 2, WAIT)
+        .await?;
+    let files = recorder.files();
+    eprintln!("two at once: {files:?}");
+    ensure!(files.len() == 2, "two files expected: {files:?}");
+    for f in &files {
+        let p = probe(f)?;
+        ensure!(
+            p.video.as_deref() == Some("h264") && p.duration > 3.0,
+            "{}: {p:?}",
+            f.display()
+        );
+    }
+
+    drop((alice, bob));
+    host_a.leave().await;
+    host_b.leave().await;
+    recorder.stop().await;
+    stack.end().await;
+    Ok(())
+}
