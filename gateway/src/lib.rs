@@ -5,6 +5,7 @@
 //! SIP supported); SIP itself comes with the gateway's own issue.
 
 pub mod config;
+pub mod media;
 pub mod sip;
 
 use std::future::Future;

@@ -1,0 +1,285 @@
+//! A fixed-delay jitter buffer for incoming RTP audio (RFC 3550 fields).
+//!
+//! Packets are placed by RTP timestamp, one slot per frame (the frame length
+//! in timestamp units is fixed at construction: 160 for 20 ms G.711, 960 for
+//! 20 ms Opus). Playout starts `delay` after the first packet arrives and then
+//! advances one frame per [`JitterBuffer::pop`], which the caller makes on its
+//! 20 ms tick; the buffer never reads a clock, `now` is an argument. A frame
+//! whose slot is empty when its turn comes is reported [`Playout::Lost`] (run
+//! PLC, or FEC from the next packet: [`JitterBuffer::peek_next`]); a packet
+//! arriving after its turn is dropped as late. A jump beyond the buffer's
+//! capacity (a new talk spurt after a long pause, a restarted sender) resets
+//! it, and so does a long run of nothing. No adaptive delay, no drift
+//! compensation yet: the delay is fixed.
+
+use std::time::{Duration, Instant};
+
+/// What one playout tick yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout<P> {
+    /// Still buffering (before the first packet, or within the delay).
+    Waiting,
+    /// The frame due now.
+    Frame(P),
+    /// The frame due now never arrived: conceal it.
+    Lost,
+}
+
+/// What became of a pushed packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Arrival {
+    /// Stored for playout.
+    Accepted,
+    /// Its turn has passed: dropped.
+    Late,
+    /// A frame with that timestamp is already stored: dropped.
+    Duplicate,
+    /// Too far from the playout position: the buffer restarted from it.
+    Reset,
+}
+
+/// Counters since the buffer was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub accepted: u64,
+    pub late: u64,
+    pub duplicate: u64,
+    pub resets: u64,
+    pub played: u64,
+    pub lost: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Empty,
+    Priming { since: Instant },
+    Playing { idle: usize },
+}
+
+/// The jitter buffer; `P` is the payload (for instance the RTP payload bytes).
+pub struct JitterBuffer<P> {
+    frame_ts: u32,
+    delay: Duration,
+    slots: Vec<Option<(u16, P)>>,
+    /// Slot of the next frame to play, whose timestamp is `next_ts`.
+    head: usize,
+    next_ts: u32,
+    state: State,
+    stats: Stats,
+}
+
+impl<P> JitterBuffer<P> {
+    /// A buffer of `capacity` frames of `frame_ts` timestamp units each,
+    /// playing `delay` behind the first arrival (60 ms is a good start).
+    pub fn new(frame_ts: u32, delay: Duration, capacity: usize) -> Self {
+        let capacity = capacity.max(2);
+        JitterBuffer {
+            frame_ts: frame_ts.max(1),
+            delay,
+            slots: (0..capacity).map(|_| None).collect(),
+            head: 0,
+            next_ts: 0,
+            state: State::Empty,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Frames stored and not yet played.
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The payload stored for the frame after the one due next, if any (for
+    /// Opus FEC when the next [`pop`](Self::pop) reports a loss).
+    pub fn peek_next(&self) -> Option<&P> {
+        let i = (self.head + 1) % self.slots.len();
+        self.slots[i].as_ref().map(|(_, p)| p)
+    }
+
+    fn restart(&mut self, now: Instant, seq: u16, ts: u32, payload: P) {
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.head = 0;
+        self.next_ts = ts;
+        self.slots[0] = Some((seq, payload));
+        self.state = State::Priming { since: now };
+    }
+
+    /// Offers a received packet.
+    pub fn push(&mut self, now: Instant, seq: u16, ts: u32, payload: P) -> Arrival {
+        let cap = self.slots.len();
+        if let State::Empty = self.state {
+            self.restart(now, seq, ts, payload);
+            self.stats.accepted += 1;
+            return Arrival::Accepted;
+        }
+        let diff = ts.wrapping_sub(self.next_ts) as i32;
+        let frames = diff.div_euclid(self.frame_ts as i32);
+        if frames < 0 {
+            let back = frames.unsigned_abs() as usize;
+            // While priming, an earlier packet may still move the start back
+            // if the slots it needs are free.
+            let fits =
+                back < cap && (1..=back).all(|k| self.slots[(self.head + cap - k) % cap].is_none());
+            if let (State::Priming { .. }, true) = (self.state, fits) {
+                self.head = (self.head + cap - back) % cap;
+                self.next_ts = self.next_ts.wrapping_sub(back as u32 * self.frame_ts);
+                self.slots[self.head] = Some((seq, payload));
+                self.stats.accepted += 1;
+                return Arrival::Accepted;
+            }
+            if back <= 2 * cap {
+                self.stats.late += 1;
+                return Arrival::Late;
+            }
+        } else if (frames as usize) < cap {
+            let slot = &mut self.slots[(self.head + frames as usize) % cap];
+            if slot.is_some() {
+                self.stats.duplicate += 1;
+                return Arrival::Duplicate;
+            }
+            *slot = Some((seq, payload));
+            self.stats.accepted += 1;
+            return Arrival::Accepted;
+        }
+        self.restart(now, seq, ts, payload);
+        self.stats.resets += 1;
+        Arrival::Reset
+    }
+
+    /// Yields the frame due at this tick (call once every frame duration).
+    pub fn pop(&mut self, now: Instant) -> Playout<P> {
+        match self.state {
+            State::Empty => return Playout::Waiting,
+            State::Priming { since } if now < since + self.delay => return Playout::Waiting,
+            State::Priming { .. } => self.state = State::Playing { idle: 0 },
+            State::Playing { .. } => {}
+        }
+        let cap = self.slots.len();
+        let taken = self.slots[self.head].take();
+        self.head = (self.head + 1) % cap;
+        self.next_ts = self.next_ts.wrapping_add(self.frame_ts);
+        match taken {
+            Some((_, payload)) => {
+                self.state = State::Playing { idle: 0 };
+                self.stats.played += 1;
+                Playout::Frame(payload)
+            }
+            None => {
+                let idle = match self.state {
+                    State::Playing { idle } => idle + 1,
+                    _ => 1,
+                };
+                if idle >= cap && self.is_empty() {
+                    // The sender went quiet (DTX, hold): start afresh.
+                    self.state = State::Empty;
+                    return Playout::Waiting;
+                }
+                self.state = State::Playing { idle };
+                self.stats.lost += 1;
+                Playout::Lost
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Frames 0..n at 20 ms, as (seq, ts).
+    fn packet(i: u16) -> (u16, u32) {
+        (
+            1000u16.wrapping_add(i),
+            4_294_967_000u32.wrapping_add(160 * u32::from(i)),
+        )
+    }
+
+    fn drain(
+        jb: &mut JitterBuffer<u16>,
+        t0: Instant,
+        ticks: std::ops::Range<u32>,
+    ) -> Vec<Playout<u16>> {
+        ticks.map(|k| jb.pop(t0 + 20 * k * MS)).collect()
+    }
+
+    #[test]
+    fn reorders_and_reports_loss() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(160, 60 * MS, 16);
+        // Arrival order 0 2 1 3 4 6 (5 never comes), at 20 ms steps, with
+        // timestamps wrapping past 2^32 on the way.
+        for (k, i) in [0u16, 2, 1, 3, 4, 6].into_iter().enumerate() {
+            let (seq, ts) = packet(i);
+            assert_eq!(
+                jb.push(t0 + 20 * k as u32 * MS, seq, ts, i),
+                Arrival::Accepted
+            );
+        }
+        let out = drain(&mut jb, t0, 0..10);
+        use Playout::*;
+        assert_eq!(
+            out,
+            [
+                Waiting,
+                Waiting,
+                Waiting,
+                Frame(0),
+                Frame(1),
+                Frame(2),
+                Frame(3),
+                Frame(4),
+                Lost,
+                Frame(6)
+            ]
+        );
+        // Packet 5 turns up after its turn: dropped as late.
+        let (seq, ts) = packet(5);
+        assert_eq!(jb.push(t0 + 200 * MS, seq, ts, 5), Arrival::Late);
+        let (seq, ts) = packet(6);
+        assert_eq!(jb.push(t0 + 200 * MS, seq, ts, 6), Arrival::Late);
+        let s = jb.stats();
+        assert_eq!((s.accepted, s.played, s.lost, s.late), (6, 6, 1, 2));
+    }
+
+    #[test]
+    fn an_earlier_packet_while_priming_moves_the_start_back() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(160, 60 * MS, 8);
+        let (s1, t1) = packet(1);
+        let (s0, ts0) = packet(0);
+        assert_eq!(jb.push(t0, s1, t1, 1), Arrival::Accepted);
+        assert_eq!(jb.push(t0 + 5 * MS, s0, ts0, 0), Arrival::Accepted);
+        assert_eq!(jb.push(t0 + 6 * MS, s0, ts0, 0), Arrival::Duplicate);
+        let out = drain(&mut jb, t0, 3..5);
+        assert_eq!(out, [Playout::Frame(0), Playout::Frame(1)]);
+    }
+
+    #[test]
+    fn a_far_jump_resets_and_silence_empties() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(160, 40 * MS, 4);
+        jb.push(t0, 1, 0, 1);
+        assert_eq!(jb.pop(t0 + 40 * MS), Playout::Frame(1));
+        // A new talk spurt far ahead restarts priming.
+        assert_eq!(jb.push(t0 + 60 * MS, 2, 160 * 100, 2), Arrival::Reset);
+        assert_eq!(jb.pop(t0 + 60 * MS), Playout::Waiting);
+        assert_eq!(jb.pop(t0 + 100 * MS), Playout::Frame(2));
+        // Nothing more: a few losses, then the buffer goes back to waiting.
+        let out = drain(&mut jb, t0, 6..12);
+        assert_eq!(out.iter().filter(|p| **p == Playout::Lost).count(), 3);
+        assert_eq!(out.last(), Some(&Playout::Waiting));
+    }
+}
