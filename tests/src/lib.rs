@@ -27,6 +27,7 @@ pub mod prosody;
 pub mod raw_xmpp;
 pub mod recording;
 pub mod rtmp;
+pub mod sipp;
 pub mod standins;
 pub mod webrtc;
 

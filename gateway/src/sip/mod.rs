@@ -27,6 +27,7 @@
 //! never panics the core; malformed requests get 400 with a Warning when Via and
 //! CSeq are readable, and are dropped otherwise.
 
+pub mod driver;
 mod message;
 mod response;
 mod server;
