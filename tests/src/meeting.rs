@@ -109,6 +109,22 @@ impl InProcessSfu {
         InProcessSfu { http, stop, task }
     }
 
+    /// [`start`](Self::start) serving the built meeting page (`web/dist`,
+    /// built first if needed) with its XMPP relayed to `prosody`'s WebSocket.
+    pub async fn with_page(
+        prosody: &Prosody,
+        configure: impl FnOnce(&mut sfu::Config),
+    ) -> anyhow::Result<Self> {
+        let dist = crate::page::ensure_built()?;
+        let websocket = prosody.websocket_url();
+        Ok(Self::start(prosody, |c| {
+            c.http.web_root = dist.to_string_lossy().into_owned();
+            c.http.xmpp_websocket = websocket;
+            configure(c);
+        })
+        .await)
+    }
+
     /// Stops the sfu (it leaves its rooms) and waits up to 10 s for it.
     pub async fn end(self) {
         let _ = self.stop.send(());

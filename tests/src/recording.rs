@@ -17,7 +17,10 @@
 //!   down, then back), or, made [`Gate::silent`], accepts and never answers
 //!   (an endpoint that hangs).
 //! - [`files_with_ext`] lists the files below a folder by extension.
+//! - [`Recorder`] runs the real `recorder` in process with its own accounts,
+//!   local storage in a temporary folder and `/metrics` on a free port.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -409,6 +412,132 @@ impl Drop for Gate {
     fn drop(&mut self) {
         if let Some(t) = &self.task {
             t.abort();
+        }
+    }
+}
+
+/// One `recorder::run` pool member.
+pub struct Recorder {
+    pub name: String,
+    pub http: SocketAddr,
+    /// Its full JID (the pool account, resource = name).
+    pub jid: Jid,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+    /// Local storage (unless `configure` chose S3).
+    pub dir: tempfile::TempDir,
+}
+
+impl Recorder {
+    /// Registers `name`'s pool and meeting accounts, starts the member
+    /// (brewery nick `name`, local storage in a temporary folder, HTTP on
+    /// a free port) with `configure` applied last, and waits until it is
+    /// online and in the brewery.
+    pub async fn start(
+        prosody: &Prosody,
+        name: &str,
+        configure: impl FnOnce(&mut recorder::Config),
+    ) -> Result<Recorder> {
+        let pool_account = prosody.register_service(name)?;
+        let meeting_account = prosody.register_recorder(name)?;
+        let http = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::free_port()?));
+        let dir = tempfile::tempdir()?;
+        let mut config = recorder::Config {
+            xmpp: crate::meeting::xmpp_as(prosody, Some(&pool_account)),
+            ..recorder::Config::default()
+        };
+        config.xmpp.resource = name.into();
+        config.meeting.jid = meeting_account.jid();
+        config.meeting.password = meeting_account.password.clone();
+        config.brewery.nick = name.into();
+        config.http.listen = http.to_string();
+        config.storage = recorder::upload::Destination::local(dir.path());
+        config.apply_env();
+        configure(&mut config);
+        let jid = Jid::new(&format!("{}/{name}", pool_account.jid()))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(recorder::run(config, async move {
+            let _ = stopped.await;
+        }));
+        crate::wait_healthy(http, Duration::from_secs(10)).await;
+        // Online; its brewery presence reaches the focus a moment later.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Ok(Recorder {
+            name: name.into(),
+            http,
+            jid,
+            stop: Some(stop),
+            task,
+            dir,
+        })
+    }
+
+    /// `/metrics` as name (labels included) -> value.
+    pub async fn metrics(&self) -> Result<BTreeMap<String, u64>> {
+        let answer = crate::http::get(self.http, "/metrics").await?;
+        ensure!(answer.status == 200, "/metrics answered {}", answer.status);
+        Ok(String::from_utf8_lossy(&answer.body)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                Some((name.to_owned(), value.trim().parse().ok()?))
+            })
+            .collect())
+    }
+
+    pub async fn metric(&self, name: &str) -> Result<u64> {
+        self.metrics()
+            .await?
+            .get(name)
+            .copied()
+            .with_context(|| format!("{}: no metric {name}", self.name))
+    }
+
+    /// Waits until metric `name` reaches `at_least`; how long that took.
+    pub async fn wait_metric(
+        &self,
+        name: &str,
+        at_least: u64,
+        timeout: Duration,
+    ) -> Result<Duration> {
+        let began = Instant::now();
+        loop {
+            if self.metric(name).await? >= at_least {
+                return Ok(began.elapsed());
+            }
+            if began.elapsed() > timeout {
+                bail!(
+                    "{}: {name} below {at_least} after {timeout:?}: {:?}",
+                    self.name,
+                    self.metrics().await?
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Finished recordings in its local storage.
+    pub fn files(&self) -> Vec<PathBuf> {
+        files_with_ext(self.dir.path(), "mp4")
+    }
+
+    /// Kills it at once: the task is dropped (its XMPP sessions close, so
+    /// it leaves the brewery and any meeting).
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+
+    /// Stops it (running recordings are finalized), at most 10 s.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
         }
     }
 }

@@ -48,14 +48,8 @@ async fn talk(browsers: &mut Browsers, talker: usize) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_media_reaches_only_those_with_the_passphrase() -> Result<()> {
     tests::init_logs();
-    let dist = tests::page::ensure_built()?;
     let prosody = Prosody::start_async(ProsodyOptions::default()).await?;
-    let websocket = prosody.websocket_url();
-    let sfu = InProcessSfu::start(&prosody, |c| {
-        c.http.web_root = dist.to_string_lossy().into_owned();
-        c.http.xmpp_websocket = websocket;
-    })
-    .await;
+    let sfu = InProcessSfu::with_page(&prosody, |_| {}).await?;
     let url = format!("http://{}/board", sfu.http);
     let secret = |name: &str| PageSpec {
         passphrase: Some(PASSPHRASE.into()),

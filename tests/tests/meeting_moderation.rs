@@ -174,15 +174,11 @@ async fn forge(prosody: &Prosody, room: &str, victim: &str) -> Result<Vec<(Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Result<()> {
     tests::init_logs();
-    let dist = tests::page::ensure_built()?;
     let prosody = Prosody::start_async(ProsodyOptions::default()).await?;
-    let websocket = prosody.websocket_url();
-    let sfu = InProcessSfu::start(&prosody, |c| {
-        c.http.web_root = dist.to_string_lossy().into_owned();
-        c.http.xmpp_websocket = websocket;
+    let sfu = InProcessSfu::with_page(&prosody, |c| {
         c.dial_in.numbers = vec![DIAL_IN.to_string()];
     })
-    .await;
+    .await?;
     stand_in_recorder(&prosody, "rec1", false);
     let url = format!("http://{}/council", sfu.http);
     let pages: Vec<PageSpec> = NAMES

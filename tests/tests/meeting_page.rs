@@ -48,14 +48,8 @@ fn receiving(history: &[Stats]) -> Option<(Vec<(String, u64)>, u64)> {
 async fn three_people_meet_on_the_page() -> Result<()> {
     tests::init_logs();
     let started = Instant::now();
-    let dist = tests::page::ensure_built()?;
     let prosody = Prosody::start_async(ProsodyOptions::default()).await?;
-    let websocket = prosody.websocket_url();
-    let sfu = InProcessSfu::start(&prosody, |c| {
-        c.http.web_root = dist.to_string_lossy().into_owned();
-        c.http.xmpp_websocket = websocket;
-    })
-    .await;
+    let sfu = InProcessSfu::with_page(&prosody, |_| {}).await?;
     let url = format!("http://{}/standup", sfu.http);
     tracing::info!(%url, took = ?started.elapsed(), "sfu serving the page");
 

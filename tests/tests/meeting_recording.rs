@@ -15,7 +15,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::json;
 use tests::browsers::{Browsers, Outcome, PageSpec};
-use tests::meeting::{xmpp_as, InProcessSfu};
+use tests::meeting::InProcessSfu;
+use tests::recording::{files_with_ext, probe, Recorder};
 use tests::{Prosody, ProsodyOptions};
 
 const NAMES: [&str; 2] = ["Ada Lovelace", "Grace Hopper"];
@@ -42,31 +43,11 @@ async fn both_show(browsers: &mut Browsers, badge: Option<&str>) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_moderator_records_from_the_page() -> Result<()> {
     tests::init_logs();
-    let dist = tests::page::ensure_built()?;
     let prosody = Prosody::start_async(ProsodyOptions::default()).await?;
-    let websocket = prosody.websocket_url();
-    let sfu = InProcessSfu::start(&prosody, |c| {
-        c.http.web_root = dist.to_string_lossy().into_owned();
-        c.http.xmpp_websocket = websocket;
-    })
-    .await;
+    let sfu = InProcessSfu::with_page(&prosody, |_| {}).await?;
 
-    let folder = tempfile::tempdir()?;
-    let pool_account = prosody.register_service("recorder1")?;
-    let meeting_account = prosody.register_recorder("recorder1")?;
-    let mut config = recorder::Config {
-        xmpp: xmpp_as(&prosody, Some(&pool_account)),
-        ..recorder::Config::default()
-    };
-    config.meeting.jid = meeting_account.jid();
-    config.meeting.password = meeting_account.password.clone();
-    config.http.listen = String::new();
-    config.storage = recorder::upload::Destination::local(folder.path());
-    config.apply_env();
-    let (stop_recorder, stopped) = tokio::sync::oneshot::channel::<()>();
-    let recorder = tokio::spawn(recorder::run(config, async move {
-        let _ = stopped.await;
-    }));
+    // The real recorder, storing to a local folder (the default).
+    let recorder = Recorder::start(&prosody, "recorder1", |_| {}).await?;
 
     let url = format!("http://{}/review", sfu.http);
     let pages: Vec<PageSpec> = NAMES.iter().map(|n| PageSpec::named(&url, n)).collect();
@@ -91,55 +72,26 @@ async fn the_moderator_records_from_the_page() -> Result<()> {
     // The file and its metadata, once finalized.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let (mp4, meta) = loop {
-        let files: Vec<std::path::PathBuf> = walk(folder.path());
-        let mp4 = files
-            .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "mp4"))
-            .cloned();
-        let meta = files
-            .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "json"))
-            .cloned();
-        if let (Some(a), Some(b)) = (mp4, meta) {
-            break (a, b);
+        let mp4 = files_with_ext(recorder.dir.path(), "mp4");
+        let meta = files_with_ext(recorder.dir.path(), "json");
+        if let (Some(a), Some(b)) = (mp4.first(), meta.first()) {
+            break (a.clone(), b.clone());
         }
         ensure!(
             tokio::time::Instant::now() < deadline,
-            "no recording in {files:?}"
+            "no recording in {}",
+            recorder.dir.path().display()
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(&mp4)
-        .output()?;
-    let probe: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let streams = probe["streams"].as_array().context("streams")?;
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .context("video")?;
-    let audio = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .context("audio")?;
-    let duration: f64 = probe["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
-    tracing::info!(file = %mp4.display(), duration, video = %video["codec_name"], audio = %audio["codec_name"], "recorded");
+    let p = probe(&mp4)?;
+    let duration = p.duration;
+    tracing::info!(file = %mp4.display(), duration, video = ?p.video, audio = ?p.audio, "recorded");
     ensure!(
-        video["codec_name"] == "h264" && video["width"] == 1280 && video["height"] == 720,
-        "{video}"
+        p.video.as_deref() == Some("h264") && p.width == 1280 && p.height == 720,
+        "{p:?}"
     );
-    ensure!(audio["codec_name"] == "aac", "{audio}");
+    ensure!(p.audio.as_deref() == Some("aac"), "{p:?}");
     ensure!(duration > 6.0, "duration {duration}");
     // A frame of the recording, to look at.
     let frame = tests::workspace_root().join("target/recording-frame.png");
@@ -168,25 +120,7 @@ async fn the_moderator_records_from_the_page() -> Result<()> {
     }
 
     browsers.quit();
-    let _ = stop_recorder.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(20), recorder).await;
+    recorder.stop().await;
     sfu.end().await;
     Ok(())
-}
-
-/// Every file below `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

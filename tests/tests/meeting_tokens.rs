@@ -32,15 +32,11 @@ fn token(grant: &Grant, issued: SystemTime, secret: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_who_joins_and_who_moderates() -> Result<()> {
     tests::init_logs();
-    let dist = tests::page::ensure_built()?;
     let prosody = Prosody::start_async(ProsodyOptions::with_jwt(SECRET)).await?;
-    let websocket = prosody.websocket_url();
-    let sfu = InProcessSfu::start(&prosody, |c| {
-        c.http.web_root = dist.to_string_lossy().into_owned();
-        c.http.xmpp_websocket = websocket;
+    let sfu = InProcessSfu::with_page(&prosody, |c| {
         c.focus.auto_owner = false;
     })
-    .await;
+    .await?;
 
     let now = SystemTime::now();
     let moderator = Grant {

@@ -21,9 +21,9 @@ use anyhow::{bail, ensure, Context, Result};
 use jid::{BareJid, Jid};
 use minidom::Element;
 use proto::jibri::{JibriIq, RecordingMode, Status};
-use tests::meeting::{xmpp, xmpp_as, InProcessSfu};
+use tests::meeting::{xmpp, InProcessSfu};
 use tests::moto::Moto;
-use tests::recording::probe;
+use tests::recording::{probe, Recorder};
 use tests::webrtc::{MediaConfig, WebrtcParticipant};
 use tests::{Prosody, ProsodyOptions};
 use xmpp_session::IqKind;
@@ -123,29 +123,17 @@ async fn a_moderator_records_the_meeting_to_s3() -> Result<()> {
     moto.create_bucket(BUCKET).await?;
 
     // The recorder: its pool account, its hidden meeting account, S3.
-    let pool_account = prosody.register_service("recorder1")?;
-    let meeting_account = prosody.register_recorder("recorder1")?;
-    let mut config = recorder::Config {
-        xmpp: xmpp_as(&prosody, Some(&pool_account)),
-        ..recorder::Config::default()
-    };
-    config.meeting.jid = meeting_account.jid();
-    config.meeting.password = meeting_account.password.clone();
-    config.http.listen = String::new();
-    config.storage = recorder::upload::Destination {
-        endpoint: Some(moto.endpoint().to_owned()),
-        path_style: true,
-        ..recorder::upload::Destination::s3("us-east-1", BUCKET)
-    };
     // moto takes any credentials; the recorder reads the standard chain.
     std::env::set_var("AWS_ACCESS_KEY_ID", "test");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    config.apply_env();
-    let (stop_recorder, stopped) = tokio::sync::oneshot::channel::<()>();
-    let recorder = tokio::spawn(recorder::run(config, async move {
-        let _ = stopped.await;
-    }));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let recorder = Recorder::start(&prosody, "recorder1", |c| {
+        c.storage = recorder::upload::Destination {
+            endpoint: Some(moto.endpoint().to_owned()),
+            path_style: true,
+            ..recorder::upload::Destination::s3("us-east-1", BUCKET)
+        };
+    })
+    .await?;
 
     let focus = Jid::new(&format!("focus@auth.{}/focus", prosody.domain()))?;
     let room = BareJid::new(&format!("boardroom@{}", prosody.conference_domain()))?;
@@ -287,8 +275,7 @@ async fn a_moderator_records_the_meeting_to_s3() -> Result<()> {
     ensure!(meta["room"] == room.to_string(), "room {}", meta["room"]);
 
     drop((alice, bob, carol));
-    let _ = stop_recorder.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(20), recorder).await;
+    recorder.stop().await;
     sfu.end().await;
     Ok(())
 }

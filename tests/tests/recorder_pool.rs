@@ -15,18 +15,15 @@
 //! - S3 unreachable at start: the moderator sees the failure quickly, and
 //!   the recorder is idle and records again once S3 is back.
 
-use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use jid::{BareJid, Jid};
 use minidom::Element;
 use proto::jibri::{FailureReason, JibriIq, RecordingMode, Status};
-use tests::meeting::{xmpp, xmpp_as, InProcessSfu};
+use tests::meeting::{xmpp, InProcessSfu};
 use tests::moto::Moto;
-use tests::recording::{files_with_ext, probe, Gate, RoomClient};
+use tests::recording::{files_with_ext, probe, Gate, Recorder, RoomClient};
 use tests::rtmp::Rtmp;
 use tests::webrtc::{MediaConfig, WebrtcParticipant};
 use tests::{Prosody, ProsodyOptions};
@@ -98,127 +95,6 @@ impl Stack {
 
     async fn end(self) {
         self.sfu.end().await;
-    }
-}
-
-/// One `recorder::run` pool member.
-struct Recorder {
-    name: String,
-    http: SocketAddr,
-    /// Its full JID (the pool account, resource = name).
-    jid: Jid,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<()>>,
-    /// Local storage (unless `configure` chose S3).
-    dir: tempfile::TempDir,
-}
-
-impl Recorder {
-    /// Registers `name`'s pool and meeting accounts, starts the member
-    /// (brewery nick `name`, local storage in a temporary folder, HTTP on
-    /// a free port) with `configure` applied last, and waits until it is
-    /// online and in the brewery.
-    async fn start(
-        prosody: &Prosody,
-        name: &str,
-        configure: impl FnOnce(&mut recorder::Config),
-    ) -> Result<Recorder> {
-        let pool_account = prosody.register_service(name)?;
-        let meeting_account = prosody.register_recorder(name)?;
-        let http = SocketAddr::from((Ipv4Addr::LOCALHOST, tests::free_port()?));
-        let dir = tempfile::tempdir()?;
-        let mut config = recorder::Config {
-            xmpp: xmpp_as(prosody, Some(&pool_account)),
-            ..recorder::Config::default()
-        };
-        config.xmpp.resource = name.into();
-        config.meeting.jid = meeting_account.jid();
-        config.meeting.password = meeting_account.password.clone();
-        config.brewery.nick = name.into();
-        config.http.listen = http.to_string();
-        config.storage = recorder::upload::Destination::local(dir.path());
-        config.apply_env();
-        configure(&mut config);
-        let jid = Jid::new(&format!("{}/{name}", pool_account.jid()))?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(recorder::run(config, async move {
-            let _ = stopped.await;
-        }));
-        tests::wait_healthy(http, Duration::from_secs(10)).await;
-        // Online; its brewery presence reaches the focus a moment later.
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        Ok(Recorder {
-            name: name.into(),
-            http,
-            jid,
-            stop: Some(stop),
-            task,
-            dir,
-        })
-    }
-
-    /// `/metrics` as name (labels included) -> value.
-    async fn metrics(&self) -> Result<BTreeMap<String, u64>> {
-        let answer = tests::http::get(self.http, "/metrics").await?;
-        ensure!(answer.status == 200, "/metrics answered {}", answer.status);
-        Ok(String::from_utf8_lossy(&answer.body)
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (name, value) = l.rsplit_once(' ')?;
-                Some((name.to_owned(), value.trim().parse().ok()?))
-            })
-            .collect())
-    }
-
-    async fn metric(&self, name: &str) -> Result<u64> {
-        self.metrics()
-            .await?
-            .get(name)
-            .copied()
-            .with_context(|| format!("{}: no metric {name}", self.name))
-    }
-
-    /// Waits until metric `name` reaches `at_least`; how long that took.
-    async fn wait_metric(&self, name: &str, at_least: u64, timeout: Duration) -> Result<Duration> {
-        let began = Instant::now();
-        loop {
-            if self.metric(name).await? >= at_least {
-                return Ok(began.elapsed());
-            }
-            if began.elapsed() > timeout {
-                bail!(
-                    "{}: {name} below {at_least} after {timeout:?}: {:?}",
-                    self.name,
-                    self.metrics().await?
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Finished recordings in its local storage.
-    fn files(&self) -> Vec<PathBuf> {
-        files_with_ext(self.dir.path(), "mp4")
-    }
-
-    /// Kills it at once: the task is dropped (its XMPP sessions close, so
-    /// it leaves the brewery and any meeting).
-    fn kill(&self) {
-        self.task.abort();
-    }
-
-    /// Stops it (running recordings are finalized), at most 10 s.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .is_err()
-        {
-            self.task.abort();
-        }
     }
 }
 

@@ -135,7 +135,7 @@ impl MediaPipeline {
             }
             line.started = true;
         }
-        let buffer = gst::Buffer::from_slice(frame.data.to_vec());
+        let buffer = gst::Buffer::from_slice(frame.data.clone());
         let _ = line.src.push_buffer(buffer);
         (new_pad, false)
     }
