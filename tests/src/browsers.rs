@@ -66,6 +66,17 @@ pub struct Inbound {
     pub total_audio_energy: Option<f64>,
 }
 
+/// One simulcast layer the page sends.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Outbound {
+    pub rid: Option<String>,
+    pub frames_sent: Option<u64>,
+    pub frame_height: Option<u32>,
+    /// "none", "cpu" or "bandwidth": why the encoder sends less.
+    pub quality_limitation_reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Tile {
@@ -90,6 +101,8 @@ pub struct Stats {
     pub t: u64,
     pub state: String,
     pub inbound: Vec<Inbound>,
+    /// The page's own video layers, as sent.
+    pub outbound: Vec<Outbound>,
     pub tiles: Vec<Tile>,
     /// The lobby's error line, when shown.
     pub error: Option<String>,
@@ -111,6 +124,26 @@ pub struct Stats {
 pub struct DialIn {
     pub numbers: Vec<String>,
     pub pin: String,
+}
+
+/// The height of the highest video layer a page sent between its last two
+/// reports (a layer the encoder paused, for CPU or bandwidth, does not count).
+pub fn top_sent_height(history: &[Stats]) -> Option<u32> {
+    let [.., before, last] = history else {
+        return None;
+    };
+    last.outbound
+        .iter()
+        .filter(|o| {
+            let was = before
+                .outbound
+                .iter()
+                .find(|b| b.rid == o.rid)
+                .and_then(|b| b.frames_sent);
+            o.frames_sent > was
+        })
+        .filter_map(|o| o.frame_height)
+        .max()
 }
 
 impl Stats {

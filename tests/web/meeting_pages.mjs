@@ -102,9 +102,16 @@ function toneMicrophone(mic) {
 async function observe() {
   const pc = window.__pcs[window.__pcs.length - 1];
   const inbound = [];
+  const outbound = [];
   if (pc && pc.connectionState !== 'closed') {
     const report = await pc.getStats();
     for (const s of report.values()) {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        outbound.push({
+          rid: s.rid, framesSent: s.framesSent, frameHeight: s.frameHeight,
+          qualityLimitationReason: s.qualityLimitationReason,
+        });
+      }
       if (s.type !== 'inbound-rtp') continue;
       inbound.push({
         kind: s.kind, mid: s.mid, packetsReceived: s.packetsReceived, bytesReceived: s.bytesReceived,
@@ -137,6 +144,7 @@ async function observe() {
   return {
     state: pc ? pc.connectionState : 'none',
     inbound,
+    outbound,
     tiles,
     error: text('lobby-error'),
     ended: shown('ended'),
