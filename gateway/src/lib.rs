@@ -5,7 +5,10 @@
 //! SIP supported); SIP itself comes with the gateway's own issue.
 
 pub mod config;
+pub mod ivr;
+pub mod mapper;
 pub mod media;
+pub mod phone;
 pub mod sip;
 
 use std::future::Future;

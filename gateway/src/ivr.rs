@@ -1,0 +1,1 @@
+//! The PIN prompt for callers without a room header.

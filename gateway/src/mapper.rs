@@ -1,0 +1,1 @@
+//! Resolves a dial-in PIN to a room through a conference mapper.
