@@ -12,9 +12,7 @@
 pub mod config;
 pub mod job;
 pub mod media;
-pub mod meeting;
 pub mod pool;
-pub mod rtc;
 pub mod upload;
 
 use std::collections::HashMap;

@@ -20,7 +20,7 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 
 use crate::media::{Mixer, MixerConfig, Output};
-use crate::rtc::{Codec, Frame};
+use participant::{Codec, Frame};
 use crate::upload::UploadSender;
 
 /// One receive line's decoding branch.

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, LayoutChoice};
 use crate::media::{Layout, MixerConfig};
-use crate::meeting::{Meeting, MeetingEvent};
+use participant::{Meeting, MeetingEvent};
 use crate::pool::{JobEvent, StartRequest};
 use crate::upload::{RecordingNames, Storage, UploadSender, UploadTask};
 use media::{MediaPipeline, Sink};
@@ -159,13 +159,16 @@ async fn open(ctx: &JobContext, start: &StartRequest) -> Result<Opened> {
         "recorder-{}",
         &start.session.chars().take(8).collect::<String>()
     );
-    let joined = Meeting::join(
-        ctx.config.meeting_xmpp(),
+    let joined = Meeting::join(participant::JoinOptions {
+        xmpp: ctx.config.meeting_xmpp(),
         focus,
-        start.room.clone(),
-        &nick,
+        room: start.room.clone(),
+        nick: nick.clone(),
         bind_ip,
-    )
+        features: vec![proto::ns::feature::JIBRI.to_owned()],
+        presence: Vec::new(),
+        status: None,
+    })
     .await;
     let (meeting, events) = match joined {
         Ok(m) => m,

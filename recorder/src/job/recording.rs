@@ -14,9 +14,9 @@ use super::media::MediaPipeline;
 use super::metadata::Metadata;
 use super::{End, PLACEHOLDERS};
 use crate::config::{Config, LayoutChoice};
-use crate::meeting::{Meeting, MeetingEvent};
+use participant::{Meeting, MeetingEvent};
 use crate::pool::{JobEvent, StartRequest};
-use crate::rtc::RtcEvent;
+use participant::RtcEvent;
 
 pub(super) struct Recording {
     session: String,
@@ -229,7 +229,11 @@ impl Recording {
                     self.send_constraints(meeting);
                 }
             }
-            MeetingEvent::Bridge(_) | MeetingEvent::Ended(_) => {}
+            // A recorder sends no audio; a kick is followed by Ended.
+            MeetingEvent::Bridge(_)
+            | MeetingEvent::AudioMute { .. }
+            | MeetingEvent::Kicked
+            | MeetingEvent::Ended(_) => {}
         }
     }
 

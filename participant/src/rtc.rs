@@ -1,7 +1,9 @@
-//! The recorder's WebRTC leg to the SFU: str0m in frame mode, receive only.
-//! It answers the SFU's offer (from the focus's `session-initiate`), sends
-//! nothing but RTCP, and hands every assembled frame (VP8, H.264, Opus) to
-//! the recording as a [`Frame`], with its arrival time.
+//! A participant's WebRTC leg to the SFU: str0m in frame mode. It answers
+//! the SFU's offer (from the focus's `session-initiate`) and hands every
+//! assembled frame (VP8, H.264, Opus) to its owner as a [`Frame`], with its
+//! arrival time. It sends media only when told ([`RtcLeg::send_audio`]: Opus
+//! on the first audio line that sends, with its RFC 6464 level); a
+//! recorder never does.
 //!
 //! Contract: [`RtcLeg::answer`] binds one UDP socket (on the address that
 //! routes to the SFU's first candidate, or `bind_ip`), returns the answer
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use str0m::change::SdpOffer;
 use str0m::format::Codec as StrCodec;
-use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
@@ -56,6 +58,12 @@ pub enum RtcEvent {
 
 enum Command {
     Keyframe(String),
+    Audio {
+        data: Vec<u8>,
+        samples: u32,
+        level: u8,
+        at: Instant,
+    },
     Close,
 }
 
@@ -69,6 +77,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Keyframe(m) => write!(f, "Keyframe({m})"),
+            Command::Audio { data, .. } => write!(f, "Audio({} bytes)", data.len()),
             Command::Close => f.write_str("Close"),
         }
     }
@@ -112,9 +121,39 @@ impl RtcLeg {
         let _ = self.commands.send(Command::Keyframe(mid.to_owned()));
     }
 
+    /// Sends one Opus packet covering `samples` at 48 kHz, loudness `level`
+    /// (RFC 6464: 0 is full scale, 127 silence), captured at `at`. Dropped
+    /// until the leg is connected.
+    pub fn send_audio(&self, data: Vec<u8>, samples: u32, level: u8, at: Instant) {
+        let _ = self.commands.send(Command::Audio {
+            data,
+            samples,
+            level,
+            at,
+        });
+    }
+
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
     }
+}
+
+/// Writes one Opus packet on `mid`; returns false when the line cannot.
+fn write_audio(rtc: &mut Rtc, mid: Mid, data: Vec<u8>, level: u8, at: Instant, ts: u64) -> bool {
+    let Some(w) = rtc.writer(mid) else {
+        return false;
+    };
+    let Some(pt) = w
+        .payload_params()
+        .find(|p| p.spec().codec == StrCodec::Opus)
+        .map(|p| p.pt())
+    else {
+        return false;
+    };
+    let level = level.min(127);
+    let w = w.audio_level(-(level as i8), level < 127);
+    w.write(pt, at, MediaTime::new(ts, Frequency::FORTY_EIGHT_KHZ), data)
+        .is_ok()
 }
 
 /// The address of the first `a=candidate` of an SDP.
@@ -159,6 +198,9 @@ async fn drive(
 ) {
     let mut buf = vec![0u8; 2000];
     let mut last_request: HashMap<String, Instant> = HashMap::new();
+    // The audio line we send on, and its RTP clock.
+    let mut audio_out: Option<Mid> = None;
+    let mut audio_ts: u64 = 0;
     let why = loop {
         // Everything str0m wants out, until it says when to come back.
         let wake = loop {
@@ -170,6 +212,14 @@ async fn drive(
                 Ok(Output::Event(e)) => match e {
                     Event::Connected => {
                         let _ = events.send(RtcEvent::Connected);
+                    }
+                    Event::MediaAdded(m) => {
+                        if audio_out.is_none()
+                            && m.kind == MediaKind::Audio
+                            && m.direction.is_sending()
+                        {
+                            audio_out = Some(m.mid);
+                        }
                     }
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         tracing::warn!("ICE to the SFU disconnected");
@@ -227,6 +277,13 @@ async fn drive(
                             if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
                                 let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
                             }
+                        }
+                    }
+                }
+                Some(Command::Audio { data, samples, level, at }) => {
+                    if let Some(mid) = audio_out {
+                        if write_audio(&mut rtc, mid, data, level, at, audio_ts) {
+                            audio_ts += u64::from(samples);
                         }
                     }
                 }

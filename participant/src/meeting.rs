@@ -1,20 +1,23 @@
-//! The recorder in a meeting: a hidden participant. It logs in with its
-//! meeting account (on the hidden `recorder.<domain>` host), sends the
-//! conference request to the focus, joins the room announcing the Jibri
-//! feature (so the focus counts it as a service, not a person), answers the
-//! focus's `session-initiate` with a receive-only WebRTC leg ([`RtcLeg`]),
-//! and opens the bridge channel the offer names.
+//! A service's participant in a meeting. It logs in with the account in
+//! [`JoinOptions::xmpp`] (the recorder's on the hidden `recorder.<domain>`
+//! host, a phone caller's on the gateway's), sends the conference request
+//! to the focus, joins the room with the service's features and presence
+//! (Jibri: the focus counts it as a service, not a person; jigasi: a phone
+//! caller), answers the focus's `session-initiate` with a WebRTC leg
+//! ([`RtcLeg`]), and opens the bridge channel the offer names.
 //!
 //! Contract: [`Meeting::join`] returns once the session is accepted, or an
 //! error that says which step failed (login, conference request, room,
 //! Jingle). Afterwards everything arrives on one channel as
 //! [`MeetingEvent`]s: who is in the room (with names), media frames,
-//! bridge messages, and [`MeetingEvent::Ended`] when the focus ends the
-//! session, the room goes away, or the WebRTC leg closes. Malformed Jingle
-//! is answered `bad-request`; malformed bridge messages are skipped.
+//! bridge messages, mute requests from the focus, and
+//! [`MeetingEvent::Ended`] when the focus ends the session, the room goes
+//! away (a kick included), or the WebRTC leg closes. Malformed Jingle or
+//! mute IQs are answered `bad-request`; malformed bridge messages are
+//! skipped.
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{SinkExt, StreamExt};
@@ -26,7 +29,9 @@ use proto::sdp::{jingle_to_sdp, sdp_to_jingle_as, Origin, Sdp};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use xmpp_parsers::stanza_error::DefinedCondition;
-use xmpp_session::{Event, Handle, IqKind, Occupant, SessionConfig, XmppConfig};
+use xmpp_session::{
+    Event, Handle, IqKind, Occupant, RoomLeftReason, SessionConfig, XmppConfig,
+};
 
 use crate::rtc::{RtcEvent, RtcLeg};
 
@@ -52,7 +57,31 @@ pub enum MeetingEvent {
     Left(String),
     Media(RtcEvent),
     Bridge(BridgeMessage),
+    /// The focus (on a moderator's behalf) mutes or unmutes our audio; the
+    /// IQ is already answered.
+    AudioMute { muted: bool, actor: Option<String> },
+    /// A moderator removed us from the room; `Ended` follows.
+    Kicked,
     Ended(String),
+}
+
+/// How to join: the account, the room, and what the service announces.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    pub xmpp: XmppConfig,
+    /// The focus's JID (the conference request goes there).
+    pub focus: Jid,
+    pub room: BareJid,
+    /// The MUC nick, which is also the endpoint id at the SFU.
+    pub nick: String,
+    /// Local address for the WebRTC leg (default: the one routing to the SFU).
+    pub bind_ip: Option<IpAddr>,
+    /// disco#info features, also announced in room presence.
+    pub features: Vec<String>,
+    /// Further room presence payloads (display name, muted state, ...).
+    pub presence: Vec<Element>,
+    /// Room presence status text.
+    pub status: Option<String>,
 }
 
 /// A joined meeting.
@@ -62,22 +91,32 @@ pub struct Meeting {
     rtc: RtcLeg,
     constraints: mpsc::UnboundedSender<String>,
     xmpp_task: tokio::task::JoinHandle<()>,
+    /// Our features element, kept in every presence update.
+    features: Element,
 }
 
 impl Meeting {
-    /// Joins `room` as `nick` with the `xmpp` account, through `focus`.
-    pub async fn join(
-        xmpp: XmppConfig,
-        focus: Jid,
-        room: BareJid,
-        nick: &str,
-        bind_ip: Option<IpAddr>,
-    ) -> Result<(Meeting, mpsc::UnboundedReceiver<MeetingEvent>)> {
+    /// Joins `o.room` as `o.nick` with the `o.xmpp` account, through `o.focus`.
+    pub async fn join(o: JoinOptions) -> Result<(Meeting, mpsc::UnboundedReceiver<MeetingEvent>)> {
+        let JoinOptions {
+            xmpp,
+            focus,
+            room,
+            nick,
+            bind_ip,
+            features,
+            presence,
+            status,
+        } = o;
         let session = SessionConfig {
-            iq_namespaces: [proto::ns::JINGLE.to_owned()].into_iter().collect(),
-            features: [proto::ns::feature::JIBRI.to_owned()].into(),
+            iq_namespaces: [proto::ns::JINGLE, proto::ns::MUTE_AUDIO]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            features: features.iter().cloned().collect(),
             ..SessionConfig::default()
         };
+        let features_element: Element = proto::presence::Features::new(features.iter()).into();
         let (handle, mut events, xmpp_task) =
             xmpp_session::spawn(xmpp, session).map_err(|e| anyhow!("meeting account: {e}"))?;
         let result = async {
@@ -102,8 +141,12 @@ impl Meeting {
                 )
                 .await
                 .map_err(|e| anyhow!("the conference request was refused: {e:?}"))?;
-            let features = proto::presence::Features::new([proto::ns::feature::JIBRI]);
-            handle.join_room(room.clone(), nick, vec![features.into()]);
+            let mut payloads = vec![features_element.clone()];
+            payloads.extend(presence.iter().cloned());
+            handle.join_room(room.clone(), nick.as_str(), payloads.clone());
+            if status.is_some() {
+                handle.set_room_presence(room.clone(), payloads, status.clone());
+            }
             Ok::<FullJid, anyhow::Error>(me)
         }
         .await;
@@ -120,6 +163,10 @@ impl Meeting {
             loop {
                 match events.recv().await {
                     Some(Event::IqRequest(req)) => {
+                        if req.payload.is("mute", proto::ns::MUTE_AUDIO) {
+                            mute_request(&handle, &out, req);
+                            continue;
+                        }
                         let jingle = match Jingle::try_from(&req.payload) {
                             Ok(j) => j,
                             Err(e) => {
@@ -139,7 +186,7 @@ impl Meeting {
                         return accept(&handle, &me, from, &jingle, bind_ip).await;
                     }
                     Some(Event::RoomJoinFailed { error, .. }) => {
-                        bail!("the room refused the recorder: {error:?}")
+                        bail!("the room refused us: {error:?}")
                     }
                     Some(other) => room_event(&out, other),
                     None => bail!("the XMPP session ended while joining"),
@@ -156,7 +203,7 @@ impl Meeting {
         }
         tokio::spawn(forward_media(media, out.clone()));
         tokio::spawn(pump(events, handle.clone(), out));
-        tracing::info!(%room, "recorder in the meeting");
+        tracing::info!(%room, %nick, "in the meeting");
         Ok((
             Meeting {
                 handle,
@@ -164,6 +211,7 @@ impl Meeting {
                 rtc,
                 constraints,
                 xmpp_task,
+                features: features_element,
             },
             out_rx,
         ))
@@ -178,6 +226,20 @@ impl Meeting {
 
     pub fn request_keyframe(&self, mid: &str) {
         self.rtc.request_keyframe(mid);
+    }
+
+    /// Sends one Opus packet of `samples` (at 48 kHz) on the audio line,
+    /// with its RFC 6464 level (0 loud .. 127 silent, -dBov).
+    pub fn send_audio(&self, opus: Vec<u8>, samples: u32, level: u8, at: Instant) {
+        self.rtc.send_audio(opus, samples, level, at);
+    }
+
+    /// Replaces our room presence payloads and status (muted state, call
+    /// progress).
+    pub fn set_presence(&self, payloads: Vec<Element>, status: Option<String>) {
+        let mut all = vec![self.features.clone()];
+        all.extend(payloads);
+        self.handle.set_room_presence(self.room.clone(), all, status);
     }
 
     /// Leaves the room, closes the WebRTC leg and the XMPP session.
@@ -251,6 +313,24 @@ fn person(o: &Occupant) -> Person {
     }
 }
 
+/// A mute IQ from the focus: answered, then reported.
+fn mute_request(
+    handle: &Handle,
+    out: &mpsc::UnboundedSender<MeetingEvent>,
+    req: xmpp_session::IncomingIq,
+) {
+    match proto::mute::MuteIq::try_from(&req.payload) {
+        Ok(m) => {
+            handle.reply(req, Ok(None));
+            let _ = out.send(MeetingEvent::AudioMute {
+                muted: m.mute,
+                actor: m.actor.map(|a| a.to_string()),
+            });
+        }
+        Err(e) => handle.reply_error(req, DefinedCondition::BadRequest, &e.to_string()),
+    }
+}
+
 fn room_event(out: &mpsc::UnboundedSender<MeetingEvent>, ev: Event) {
     let sent = match ev {
         Event::OccupantJoined { occupant, .. } => out.send(MeetingEvent::Joined(person(&occupant))),
@@ -259,6 +339,9 @@ fn room_event(out: &mpsc::UnboundedSender<MeetingEvent>, ev: Event) {
         }
         Event::OccupantLeft { occupant, .. } => out.send(MeetingEvent::Left(occupant.nick)),
         Event::RoomLeft { reason, .. } => {
+            if matches!(reason, RoomLeftReason::Kicked | RoomLeftReason::Banned) {
+                let _ = out.send(MeetingEvent::Kicked);
+            }
             out.send(MeetingEvent::Ended(format!("out of the room: {reason:?}")))
         }
         _ => Ok(()),
@@ -274,6 +357,9 @@ async fn pump(
 ) {
     while let Some(ev) = events.recv().await {
         match ev {
+            Event::IqRequest(req) if req.payload.is("mute", proto::ns::MUTE_AUDIO) => {
+                mute_request(&handle, &out, req)
+            }
             Event::IqRequest(req) => match Jingle::try_from(&req.payload) {
                 Ok(j) => {
                     handle.reply(req, Ok(None));
