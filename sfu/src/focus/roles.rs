@@ -1,6 +1,8 @@
-//! Who is who in a room: service participants (recorders, gateways) are
-//! recognised by their features *and* the domain of their real JID; a
-//! moderator is an owner or admin of the room. Without token auth the focus
+//! Who is who in a room: service participants (recorders, transcribers) and
+//! phone callers (a gateway's participants) are recognised by their
+//! features *and* the domain of their real JID; a moderator is an owner or
+//! admin of the room. A phone caller is a person in the room (it keeps the
+//! room alive) but is never elected moderator. Without token auth the focus
 //! makes the earliest non-service participant owner when no moderator is
 //! present; with tokens, Prosody grants ownership and the focus only reads it.
 //! Whether a participant encrypts its media end to end is read here too,
@@ -19,8 +21,10 @@ const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 #[derive(Debug, Clone)]
 pub(super) struct Participant {
     pub real_jid: Option<FullJid>,
-    /// A recorder, gateway or transcriber from a trusted domain.
+    /// A recorder or transcriber from a trusted domain (not a person).
     pub service: bool,
+    /// A phone caller through a gateway from a trusted domain.
+    pub phone: bool,
     pub moderator: bool,
     /// Join order within the room (for electing a moderator).
     pub order: u64,
@@ -32,13 +36,10 @@ pub(super) struct Participant {
 /// from (e.g. `auth.meet.example`, `recorder.meet.example`).
 pub(super) fn classify(occupant: &Occupant, trusted: &[String], order: u64) -> Participant {
     let (presence, _) = JitsiPresence::from_payloads_lenient(occupant.payloads.clone());
-    let service_feature = [
-        proto::ns::feature::JIBRI,
-        proto::ns::feature::JIGASI,
-        proto::ns::feature::TRANSCRIBER,
-    ]
-    .iter()
-    .any(|f| presence.has_feature(f));
+    let service_feature = [proto::ns::feature::JIBRI, proto::ns::feature::TRANSCRIBER]
+        .iter()
+        .any(|f| presence.has_feature(f));
+    let phone_feature = presence.has_feature(proto::ns::feature::JIGASI);
     let trusted_domain = occupant
         .real_jid
         .as_ref()
@@ -46,6 +47,7 @@ pub(super) fn classify(occupant: &Occupant, trusted: &[String], order: u64) -> P
     Participant {
         real_jid: occupant.real_jid.clone(),
         service: service_feature && trusted_domain,
+        phone: phone_feature && !service_feature && trusted_domain,
         moderator: matches!(
             occupant.affiliation,
             Affiliation::Owner | Affiliation::Admin
@@ -79,12 +81,12 @@ pub(super) fn grant_owner(nick: &str, real_jid: Option<&FullJid>) -> Element {
     Element::builder("query", MUC_ADMIN).append(item).build()
 }
 
-/// The earliest non-service participant, if the room has no moderator among
-/// its non-service participants.
+/// The earliest participant who may moderate (not a service, not a phone
+/// caller), if the room has no moderator among them.
 pub(super) fn needs_moderator<'a>(
     participants: impl Iterator<Item = (&'a String, &'a Participant)> + Clone,
 ) -> Option<(&'a String, &'a Participant)> {
-    let humans = participants.filter(|(_, p)| !p.service);
+    let humans = participants.filter(|(_, p)| !p.service && !p.phone);
     if humans.clone().any(|(_, p)| p.moderator) {
         return None;
     }

@@ -206,6 +206,54 @@ fn conference_request_joins_the_room_then_answers_ready() {
 }
 
 #[test]
+fn a_phone_caller_is_a_person_but_never_elected_moderator() {
+    let mut f = focus();
+    let t = Instant::now();
+    conference(&mut f, t);
+    let features: Element = proto::presence::Features::new([proto::ns::feature::JIGASI]).into();
+    let phone = occupant(
+        ROOM,
+        "phone",
+        "gateway@auth.meet.test/call1",
+        Affiliation::None,
+        vec![features],
+    );
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: phone,
+        },
+        t,
+    );
+    // Not elected, and the focus stays: the caller is someone to serve.
+    let a = actions(&mut f);
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, Action::Iq { .. } | Action::Leave { .. })),
+        "{a:?}"
+    );
+    f.handle_timeout(t + Duration::from_secs(600));
+    let a = actions(&mut f);
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::Leave { .. })),
+        "the room with only a caller is not empty: {a:?}"
+    );
+    // The first web participant becomes moderator.
+    f.handle_event(
+        Event::OccupantJoined {
+            room: room(),
+            occupant: guest("ada", Affiliation::None),
+        },
+        t,
+    );
+    let a = actions(&mut f);
+    assert!(
+        matches!(&a[..], [Action::Iq { payload, .. }] if payload.children().next().unwrap().attr("jid") == Some("ada@meet.test")),
+        "{a:?}"
+    );
+}
+
+#[test]
 fn first_participant_becomes_moderator_service_participants_never() {
     let mut f = focus();
     let t = Instant::now();
