@@ -1,91 +1,271 @@
-//! The per-call audio chains between a G.711 phone leg and the room.
+//! The per-call audio chains between a phone leg and the room, for every
+//! [`PhoneCodec`].
 //!
-//! [`PhoneToRoom`]: G.711 payload → 8 kHz PCM → 48 kHz PCM (kept, so the
-//! gateway can feed its own mixer without decoding its own Opus) → Opus.
-//! [`RoomToPhone`]: the caller's 48 kHz mix → 8 kHz → G.711 payload.
-//! Both work on 20 ms frames and own all their buffers.
+//! [`PhoneToRoom`]: phone payload → PCM → 48 kHz PCM (kept, so the gateway
+//! can feed its own mixer without decoding its own Opus) → room Opus.
+//! [`RoomToPhone`]: the caller's 48 kHz mix → phone payload.
+//!
+//! | codec      | phone PCM | resampling     | 20 ms payload   |
+//! |------------|-----------|----------------|-----------------|
+//! | PCMU, PCMA | 8 kHz     | ×6 / ÷6        | 160 bytes       |
+//! | G.722      | 16 kHz    | ×3 / ÷3        | 160 bytes       |
+//! | Opus       | 48 kHz    | none           | variable        |
+//!
+//! A missing phone packet is filled by [`PhoneToRoom::conceal`] so that the
+//! room stream keeps its 20 ms cadence: Opus uses its decoder's PLC; G.711
+//! and G.722 repeat the last good frame fading out over 40 ms, then give
+//! silence. The G.722 decoder's ADPCM state is simply not advanced over a
+//! loss; it re-adapts within a few milliseconds of the next packet.
+//! Both chains work on 20 ms frames and own all their buffers.
 
 use super::g711::Law;
-use super::opus::{Layout, OpusEncoder};
+use super::g722::{G722Decoder, G722Encoder};
+use super::opus::{Layout, OpusDecoder, OpusEncoder};
 use super::resample::{Downsampler, PhoneRate, Upsampler};
 use super::{MediaError, FRAME_48K};
+use crate::phone::codec::PhoneCodec;
 
 /// G.711 samples in 20 ms.
 pub const FRAME_8K: usize = 160;
 
-/// Phone → room: decode G.711, upsample, encode Opus.
+/// Concealed frames that still carry (fading) sound; silence after them.
+const FADE_FRAMES: u32 = 2;
+
+/// The phone rate a codec is resampled from, or `None` for 48 kHz.
+fn phone_rate(codec: PhoneCodec) -> Option<PhoneRate> {
+    match codec {
+        PhoneCodec::Pcmu | PhoneCodec::Pcma => Some(PhoneRate::Hz8000),
+        PhoneCodec::G722 => Some(PhoneRate::Hz16000),
+        PhoneCodec::Opus => None,
+    }
+}
+
+/// The fixed payload length of `codec`, checked against `got`.
+fn check_payload(codec: PhoneCodec, got: usize) -> Result<(), MediaError> {
+    match codec.bytes_per_frame() {
+        Some(expected) if expected != got => Err(MediaError::FrameSize { expected, got }),
+        _ => Ok(()),
+    }
+}
+
+enum Decode {
+    G711(Law),
+    G722(Box<G722Decoder>),
+    Opus(OpusDecoder),
+}
+
+/// Phone → room: decode the phone codec, bring it to 48 kHz, encode Opus.
 pub struct PhoneToRoom {
-    law: Law,
-    up: Upsampler,
-    enc: OpusEncoder,
-    pcm8: [i16; FRAME_8K],
+    codec: PhoneCodec,
+    decode: Decode,
+    /// Phone rate → 48 kHz (absent for Opus).
+    up: Option<Upsampler>,
+    /// This frame at the phone rate (empty for Opus).
+    pcm: Vec<i16>,
+    /// The last good frame at the phone rate, for concealment.
+    last: Vec<i16>,
+    /// Frames concealed in a row.
+    lost: u32,
     pcm48: Vec<i16>,
+    enc: OpusEncoder,
 }
 
 impl PhoneToRoom {
-    /// A chain for `law`, sending mono Opus at `bitrate` bit/s.
-    pub fn new(law: Law, bitrate: i32) -> Result<Self, MediaError> {
+    /// A chain for `codec` (a G.711 [`Law`] will do), sending mono room Opus
+    /// at `bitrate` bit/s.
+    pub fn new(codec: impl Into<PhoneCodec>, bitrate: i32) -> Result<Self, MediaError> {
+        let codec = codec.into();
+        let decode = match codec {
+            PhoneCodec::Pcmu => Decode::G711(Law::Pcmu),
+            PhoneCodec::Pcma => Decode::G711(Law::Pcma),
+            PhoneCodec::G722 => Decode::G722(Box::default()),
+            PhoneCodec::Opus => Decode::Opus(OpusDecoder::new(Layout::Mono)?),
+        };
+        let rate = phone_rate(codec);
+        let phone_len = if rate.is_some() {
+            codec.samples_per_frame()
+        } else {
+            0
+        };
         Ok(PhoneToRoom {
-            law,
-            up: Upsampler::new(PhoneRate::Hz8000),
-            enc: OpusEncoder::new(Layout::Mono, bitrate)?,
-            pcm8: [0; FRAME_8K],
+            codec,
+            decode,
+            up: rate.map(Upsampler::new),
+            pcm: vec![0; phone_len],
+            last: vec![0; phone_len],
+            lost: FADE_FRAMES,
             pcm48: vec![0; FRAME_48K],
+            enc: OpusEncoder::new(Layout::Mono, bitrate)?,
         })
     }
 
-    /// Takes one 20 ms G.711 payload (160 bytes); writes the Opus packet to
-    /// `out` and returns its length.
-    pub fn process(&mut self, g711: &[u8], out: &mut [u8]) -> Result<usize, MediaError> {
-        if g711.len() != FRAME_8K {
-            return Err(MediaError::FrameSize {
-                expected: FRAME_8K,
-                got: g711.len(),
-            });
+    /// The phone codec of this chain.
+    pub fn codec(&self) -> PhoneCodec {
+        self.codec
+    }
+
+    /// Takes one 20 ms phone payload (160 bytes of G.711 or G.722, or one
+    /// Opus packet of 20 ms); writes the room Opus packet to `out` and
+    /// returns its length. An error leaves the room without this frame:
+    /// conceal it instead.
+    pub fn process(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, MediaError> {
+        check_payload(self.codec, payload.len())?;
+        match &mut self.decode {
+            Decode::G711(law) => law.decode(payload, &mut self.pcm),
+            Decode::G722(dec) => {
+                dec.decode(payload, &mut self.pcm)?;
+            }
+            Decode::Opus(dec) => {
+                let got = dec.decode(payload, &mut self.pcm48)?;
+                if got != FRAME_48K {
+                    return Err(MediaError::FrameSize {
+                        expected: FRAME_48K,
+                        got,
+                    });
+                }
+            }
         }
-        self.law.decode(g711, &mut self.pcm8);
-        self.up.process(&self.pcm8, &mut self.pcm48)?;
+        if let Some(up) = &mut self.up {
+            up.process(&self.pcm, &mut self.pcm48)?;
+            self.last.copy_from_slice(&self.pcm);
+        }
+        self.lost = 0;
         self.enc.encode(&self.pcm48, out)
     }
 
-    /// The 48 kHz PCM of the last processed frame (this caller's stream,
-    /// ready for the mixer).
+    /// Fills in for a phone packet that never came: writes a room Opus
+    /// packet made from concealment to `out` and returns its length.
+    pub fn conceal(&mut self, out: &mut [u8]) -> Result<usize, MediaError> {
+        match &mut self.decode {
+            Decode::Opus(dec) => {
+                dec.conceal(&mut self.pcm48)?;
+            }
+            Decode::G711(_) | Decode::G722(_) => self.fade_last(),
+        }
+        if let Some(up) = &mut self.up {
+            up.process(&self.pcm, &mut self.pcm48)?;
+        }
+        self.lost = self.lost.saturating_add(1);
+        self.enc.encode(&self.pcm48, out)
+    }
+
+    /// Like [`conceal`](Self::conceal) when the packet after the lost one
+    /// is already here (`next`, its payload): Opus rebuilds the lost frame
+    /// from `next`'s in-band FEC; the other codecs conceal. Process `next`
+    /// itself afterwards as usual.
+    pub fn recover(&mut self, next: &[u8], out: &mut [u8]) -> Result<usize, MediaError> {
+        let Decode::Opus(dec) = &mut self.decode else {
+            return self.conceal(out);
+        };
+        dec.recover(next, &mut self.pcm48)?;
+        self.lost = self.lost.saturating_add(1);
+        self.enc.encode(&self.pcm48, out)
+    }
+
+    /// Repeats the last good frame with a linear fade: from full to half in
+    /// the first lost frame, half to nothing in the second, then silence.
+    fn fade_last(&mut self) {
+        let step = 1.0 / FADE_FRAMES as f32;
+        let from = 1.0 - self.lost.min(FADE_FRAMES) as f32 * step;
+        let to = (from - step).max(0.0);
+        let len = self.pcm.len() as f32;
+        for (i, (o, &s)) in self.pcm.iter_mut().zip(&self.last).enumerate() {
+            let gain = from + (to - from) * (i as f32 / len);
+            *o = (f32::from(s) * gain) as i16;
+        }
+    }
+
+    /// The 48 kHz PCM of the last frame, processed or concealed (this
+    /// caller's stream, ready for the mixer).
     pub fn pcm48(&self) -> &[i16] {
         &self.pcm48
     }
 }
 
-/// Room → phone: downsample the caller's mix, encode G.711.
+enum Encode {
+    G711(Law),
+    G722(Box<G722Encoder>),
+    Opus(OpusEncoder),
+}
+
+/// Room → phone: bring the caller's mix to the phone rate, encode.
 pub struct RoomToPhone {
-    law: Law,
-    down: Downsampler,
-    pcm8: [i16; FRAME_8K],
+    codec: PhoneCodec,
+    encode: Encode,
+    /// 48 kHz → phone rate (absent for Opus).
+    down: Option<Downsampler>,
+    /// This frame at the phone rate (empty for Opus).
+    pcm: Vec<i16>,
 }
 
 impl RoomToPhone {
-    /// A chain for `law`.
+    /// A G.711 chain for `law`.
     pub fn new(law: Law) -> Self {
         RoomToPhone {
-            law,
-            down: Downsampler::new(PhoneRate::Hz8000),
-            pcm8: [0; FRAME_8K],
+            codec: law.into(),
+            encode: Encode::G711(law),
+            down: Some(Downsampler::new(PhoneRate::Hz8000)),
+            pcm: vec![0; FRAME_8K],
         }
     }
 
-    /// Takes one 20 ms 48 kHz mono mix (960 samples); writes the 160-byte
-    /// G.711 payload into `out`.
-    pub fn process(&mut self, mix48: &[i16], out: &mut [u8; FRAME_8K]) -> Result<(), MediaError> {
-        self.down.process(mix48, &mut self.pcm8)?;
-        self.law.encode(&self.pcm8, out);
-        Ok(())
+    /// A chain for `codec`; `bitrate` (bit/s) is used by Opus only.
+    pub fn with_codec(codec: PhoneCodec, bitrate: i32) -> Result<Self, MediaError> {
+        let encode = match codec {
+            PhoneCodec::Pcmu => Encode::G711(Law::Pcmu),
+            PhoneCodec::Pcma => Encode::G711(Law::Pcma),
+            PhoneCodec::G722 => Encode::G722(Box::default()),
+            PhoneCodec::Opus => Encode::Opus(OpusEncoder::new(Layout::Mono, bitrate)?),
+        };
+        let rate = phone_rate(codec);
+        let phone_len = if rate.is_some() {
+            codec.samples_per_frame()
+        } else {
+            0
+        };
+        Ok(RoomToPhone {
+            codec,
+            encode,
+            down: rate.map(Downsampler::new),
+            pcm: vec![0; phone_len],
+        })
+    }
+
+    /// The phone codec of this chain.
+    pub fn codec(&self) -> PhoneCodec {
+        self.codec
+    }
+
+    /// Takes one 20 ms 48 kHz mono mix (960 samples); writes the phone
+    /// payload into `out` (160 bytes for G.711 and G.722; up to
+    /// [`MAX_PACKET`](super::opus::MAX_PACKET) for Opus) and returns its
+    /// length.
+    pub fn process(&mut self, mix48: &[i16], out: &mut [u8]) -> Result<usize, MediaError> {
+        if let Some(down) = &mut self.down {
+            down.process(mix48, &mut self.pcm)?;
+        }
+        match &mut self.encode {
+            Encode::G711(law) => {
+                if out.len() < FRAME_8K {
+                    return Err(MediaError::FrameSize {
+                        expected: FRAME_8K,
+                        got: out.len(),
+                    });
+                }
+                law.encode(&self.pcm, &mut out[..FRAME_8K]);
+                Ok(FRAME_8K)
+            }
+            Encode::G722(enc) => enc.encode(&self.pcm, out),
+            Encode::Opus(enc) => enc.encode(mix48, out),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::opus::{OpusDecoder, MAX_PACKET};
-    use crate::media::testutil::{dominant_freq, sine};
+    use crate::media::opus::MAX_PACKET;
+    use crate::media::testutil::{dominant_freq, goertzel, sine};
 
     #[test]
     fn a_phone_tone_reaches_the_room_and_comes_back() {
@@ -108,5 +288,169 @@ mod tests {
         }
         assert_eq!(dominant_freq(&heard[1600..], 8000), 440.0);
         assert!(uplink.process(&g711[..100], &mut packet).is_err());
+    }
+
+    /// Encodes `pcm` (at the codec's rate) into 20 ms phone payloads.
+    fn phone_encode(codec: PhoneCodec, pcm: &[i16]) -> Vec<Vec<u8>> {
+        let frame = codec.samples_per_frame();
+        let mut buf = [0u8; MAX_PACKET];
+        let mut g722 = G722Encoder::new();
+        let mut opus = OpusEncoder::new(Layout::Mono, 32000).unwrap();
+        pcm.chunks_exact(frame)
+            .map(|f| {
+                let n = match codec.law() {
+                    Some(law) => {
+                        law.encode(f, &mut buf);
+                        frame
+                    }
+                    None if codec == PhoneCodec::G722 => g722.encode(f, &mut buf).unwrap(),
+                    None => opus.encode(f, &mut buf).unwrap(),
+                };
+                buf[..n].to_vec()
+            })
+            .collect()
+    }
+
+    /// Decodes phone payloads to PCM at the codec's rate.
+    fn phone_decode(codec: PhoneCodec, packets: &[Vec<u8>]) -> Vec<i16> {
+        let mut out = Vec::new();
+        let mut frame = vec![0i16; codec.samples_per_frame()];
+        let mut g722 = G722Decoder::new();
+        let mut opus = OpusDecoder::new(Layout::Mono).unwrap();
+        for p in packets {
+            match codec.law() {
+                Some(law) => law.decode(p, &mut frame),
+                None if codec == PhoneCodec::G722 => {
+                    g722.decode(p, &mut frame).unwrap();
+                }
+                None => {
+                    opus.decode(p, &mut frame).unwrap();
+                }
+            }
+            out.extend_from_slice(&frame);
+        }
+        out
+    }
+
+    #[test]
+    fn every_codec_carries_a_phone_tone_into_the_room() {
+        for codec in PhoneCodec::ALL {
+            let rate = codec.sample_rate();
+            let tone = sine(rate, 700.0, 12000.0, rate as usize);
+            let mut uplink = PhoneToRoom::new(codec, 32000).unwrap();
+            assert_eq!(uplink.codec(), codec);
+            let mut room = OpusDecoder::new(Layout::Mono).unwrap();
+            let (mut packet, mut pcm48) = ([0u8; MAX_PACKET], [0i16; FRAME_48K]);
+            let (mut heard, mut own) = (Vec::new(), Vec::new());
+            for p in phone_encode(codec, &tone) {
+                let n = uplink.process(&p, &mut packet).unwrap();
+                room.decode(&packet[..n], &mut pcm48).unwrap();
+                heard.extend_from_slice(&pcm48);
+                own.extend_from_slice(uplink.pcm48());
+            }
+            assert_eq!(dominant_freq(&heard[9600..], 48000), 700.0, "{codec}");
+            assert_eq!(dominant_freq(&own[9600..], 48000), 700.0, "{codec}");
+        }
+    }
+
+    #[test]
+    fn every_codec_carries_a_room_tone_to_the_phone() {
+        let tone = sine(48000, 1000.0, 12000.0, 48000);
+        for codec in PhoneCodec::ALL {
+            let mut downlink = RoomToPhone::with_codec(codec, 32000).unwrap();
+            assert_eq!(downlink.codec(), codec);
+            let mut packet = [0u8; MAX_PACKET];
+            let packets: Vec<Vec<u8>> = tone
+                .chunks_exact(FRAME_48K)
+                .map(|f| {
+                    let n = downlink.process(f, &mut packet).unwrap();
+                    if let Some(len) = codec.bytes_per_frame() {
+                        assert_eq!(n, len, "{codec}");
+                    }
+                    packet[..n].to_vec()
+                })
+                .collect();
+            let heard = phone_decode(codec, &packets);
+            let rate = codec.sample_rate();
+            let settled = &heard[rate as usize / 5..];
+            assert_eq!(dominant_freq(settled, rate), 1000.0, "{codec}");
+        }
+    }
+
+    #[test]
+    fn g722_carries_wideband_that_g711_cannot() {
+        // A 6 kHz room tone: above G.711's 4 kHz Nyquist, inside G.722's 7 kHz.
+        let tone = sine(48000, 6000.0, 12000.0, 48000);
+        let mut downlink = RoomToPhone::with_codec(PhoneCodec::G722, 0).unwrap();
+        let mut packet = [0u8; 160];
+        let packets: Vec<Vec<u8>> = tone
+            .chunks_exact(FRAME_48K)
+            .map(|f| {
+                downlink.process(f, &mut packet).unwrap();
+                packet.to_vec()
+            })
+            .collect();
+        let heard = phone_decode(PhoneCodec::G722, &packets);
+        let tail = &heard[3200..];
+        let p6 = goertzel(tail, 16000, 6000.0);
+        for f in [1000.0, 2000.0, 4000.0, 5000.0, 7000.0] {
+            assert!(p6 > 100.0 * goertzel(tail, 16000, f), "6 kHz vs {f}");
+        }
+        // Back into the room at 48 kHz.
+        let mut uplink = PhoneToRoom::new(PhoneCodec::G722, 32000).unwrap();
+        let mut own = Vec::new();
+        let mut out = [0u8; MAX_PACKET];
+        for p in &packets {
+            uplink.process(p, &mut out).unwrap();
+            own.extend_from_slice(uplink.pcm48());
+        }
+        let tail = &own[9600..];
+        assert!(goertzel(tail, 48000, 6000.0) > 100.0 * goertzel(tail, 48000, 2000.0));
+    }
+
+    #[test]
+    fn losses_are_concealed_then_silenced() {
+        for codec in PhoneCodec::ALL {
+            let rate = codec.sample_rate();
+            let tone = sine(rate, 400.0, 12000.0, rate as usize);
+            let packets = phone_encode(codec, &tone);
+            let mut uplink = PhoneToRoom::new(codec, 32000).unwrap();
+            let mut out = [0u8; MAX_PACKET];
+            // Nothing heard yet: concealment is silence, not a panic.
+            uplink.conceal(&mut out).unwrap();
+            assert!(uplink.pcm48().iter().all(|&s| s.abs() < 50), "{codec}");
+            for p in &packets[..25] {
+                uplink.process(p, &mut out).unwrap();
+            }
+            let full = goertzel(uplink.pcm48(), 48000, 400.0);
+            // First loss: the tone goes on, a little quieter.
+            assert!(uplink.conceal(&mut out).unwrap() > 0);
+            let first = goertzel(uplink.pcm48(), 48000, 400.0);
+            assert!(first > full / 10.0, "{codec}: {first} vs {full}");
+            // A long gap ends in (near) silence for the waveform codecs;
+            // Opus's PLC fades by itself.
+            for _ in 0..10 {
+                uplink.conceal(&mut out).unwrap();
+            }
+            let later = goertzel(uplink.pcm48(), 48000, 400.0);
+            assert!(later < full / 100.0, "{codec}: {later} vs {full}");
+            // Back to normal, and FEC recovery (or concealment) works too.
+            uplink.recover(&packets[27], &mut out).unwrap();
+            uplink.process(&packets[27], &mut out).unwrap();
+            assert_eq!(uplink.pcm48().len(), FRAME_48K);
+        }
+    }
+
+    #[test]
+    fn wrong_sizes_and_garbage_are_errors() {
+        let mut out = [0u8; MAX_PACKET];
+        let mut g722 = PhoneToRoom::new(PhoneCodec::G722, 32000).unwrap();
+        assert!(g722.process(&[0; 80], &mut out).is_err());
+        assert!(g722.process(&[0x5A; 160], &mut out).is_ok());
+        let mut opus = PhoneToRoom::new(PhoneCodec::Opus, 32000).unwrap();
+        assert!(opus.process(&[0xFF; 3], &mut out).is_err());
+        let mut down = RoomToPhone::with_codec(PhoneCodec::Pcmu, 0).unwrap();
+        assert!(down.process(&[0; FRAME_48K], &mut [0u8; 100]).is_err());
+        assert!(down.process(&[0; 900], &mut out).is_err());
     }
 }

@@ -3,22 +3,23 @@
 //! Contract: every type here is fed frames and returns frames; time, when it
 //! matters (the [`jitter::JitterBuffer`]), is an argument. The room side runs
 //! at 48 kHz in 20 ms frames ([`FRAME_48K`] samples per channel); the phone
-//! side at 8 kHz (G.711) or 16 kHz. Buffers are allocated when a type is
-//! built, never per frame.
+//! side at 8 kHz (G.711), 16 kHz (G.722) or 48 kHz (Opus). Buffers are
+//! allocated when a type is built, never per frame.
 //!
 //! - [`g711`]: µ-law / A-law (ITU-T G.711), written here: two small formulas.
+//! - [`g722`]: G.722 sub-band ADPCM at 64 kbit/s, written here from the
+//!   Recommendation (why not `ezk-g722`: see the module).
 //! - [`resample`]: polyphase windowed-sinc 8/16 kHz ↔ 48 kHz.
 //! - [`opus`]: Opus (RFC 6716) over `audiopus` (system libopus), with PLC/FEC.
 //! - [`mixer`]: "everyone but me": decode each room stream once per tick,
 //!   then mix per caller by subtracting the caller's own stream from the sum.
 //! - [`jitter`]: fixed-delay jitter buffer keyed by RTP timestamp.
-//! - [`call`]: the two per-call chains (phone → room, room → phone).
-//!
-//! G.722 is not here: the only crate on crates.io (`ezk-g722` 0.1) is young
-//! and single-maintainer; wideband phones can come later.
+//! - [`call`]: the two per-call chains (phone → room, room → phone) for
+//!   every [`PhoneCodec`](crate::phone::codec::PhoneCodec).
 
 pub mod call;
 pub mod g711;
+pub mod g722;
 pub mod jitter;
 pub mod mixer;
 pub mod opus;
@@ -27,7 +28,7 @@ pub mod resample;
 #[cfg(test)]
 mod bench;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 /// Length of one audio frame, the mixer tick.
 pub const FRAME_MS: u32 = 20;

@@ -1,1 +1,0 @@
-//! The PIN prompt for callers without a room header.
