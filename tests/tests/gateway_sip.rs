@@ -10,14 +10,24 @@
 //! - a sipp UAC call without the header receives 404 and ACKs it (exit 0);
 //! - OPTIONS over TCP, split across writes and sent back to back after a
 //!   keep-alive, gets one 200 per request on the same connection; shutdown
-//!   closes the connection and the handle reports `Stopped`.
+//!   closes the connection and the handle reports `Stopped`;
+//! - the gateway hangs up an established call: sipp receives our BYE and
+//!   answers 200 (exit 0), the application sees CallEnded(LocalHangup);
+//! - sipp sends DTMF by INFO (`application/dtmf-relay` and `application/dtmf`):
+//!   each gets 200 and the application sees the digits;
+//! - a session timer of 3 s (Min-SE lowered to 2 s): our 200 carries
+//!   `Session-Expires: 3;refresher=uac` and `Require: timer`, sipp never
+//!   refreshes, and our BYE comes about 2 s after the call was established
+//!   (CallEnded(SessionExpired));
+//! - with `max_calls` 1, a second call while the first is up gets 503 with
+//!   Retry-After, and so does a call after `set_accepting(false)`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use gateway::sip::driver::{CommandError, Driver, Settings};
-use gateway::sip::{CallId, EndReason, Event};
+use gateway::sip::{CallId, Config, EndReason, Event};
 use tests::sipp::{self, Scenario};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,9 +55,14 @@ struct Gateway {
 
 impl Gateway {
     async fn start() -> Result<Self> {
+        Self::start_with(Config::default()).await
+    }
+
+    async fn start_with(server: Config) -> Result<Self> {
         tests::init_logs();
         let settings = Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server,
             ..Settings::default()
         };
         let (driver, mut events) = Driver::start(settings).await?;
@@ -97,17 +112,20 @@ impl Gateway {
     }
 }
 
-/// A UAC scenario: INVITE (with `extra_header` if given), then either the
-/// answered path (200, ACK, BYE, 200) or `final_status` and its ACK.
-fn uac_scenario(extra_header: Option<&str>, final_status: u16) -> String {
-    let header = extra_header.map(|h| format!("{h}\n")).unwrap_or_default();
-    let common = "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n\
+/// Header lines every request of sipp's call carries.
+const COMMON: &str =
+    "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n\
       Call-ID: [call_id]\n\
       Contact: sip:sipp@[local_ip]:[local_port]\n\
       Max-Forwards: 70";
-    let to = "To: <sip:standup@[remote_ip]:[remote_port]>";
-    let ruri = "sip:standup@[remote_ip]:[remote_port]";
-    let via = "Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]";
+const TO: &str = "To: <sip:standup@[remote_ip]:[remote_port]>";
+const RURI: &str = "sip:standup@[remote_ip]:[remote_port]";
+const VIA: &str = "Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]";
+
+/// A UAC scenario: INVITE (with `extra_header` if given), then either the
+/// answered path (200, ACK, BYE, 200) or `final_status` and its ACK.
+fn uac_scenario(extra_header: Option<&str>, final_status: u16) -> String {
+    let (common, to, ruri, via) = (COMMON, TO, RURI, VIA);
     let after = if final_status == 200 {
         format!(
             r#"  <recv response="200" rtd="true"/>
@@ -149,6 +167,13 @@ Content-Length: 0
 ]]></send>"#
         )
     };
+    invite_scenario(extra_header, &after)
+}
+
+/// INVITE (with `extra_header` lines if given) and an optional 100, then `after`.
+fn invite_scenario(extra_header: Option<&str>, after: &str) -> String {
+    let header = extra_header.map(|h| format!("{h}\n")).unwrap_or_default();
+    let (common, to, ruri, via) = (COMMON, TO, RURI, VIA);
     format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1"?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -176,6 +201,60 @@ a=rtpmap:8 PCMA/8000
 {after}
 </scenario>
 "#
+    )
+}
+
+/// INVITE (with `extra_header` lines), 200 and ACK: an established call; then `then`.
+fn answered_scenario(extra_header: Option<&str>, then: &str) -> String {
+    let ack = format!(
+        r#"  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK {RURI} SIP/2.0
+{VIA}
+{TO}[peer_tag_param]
+{COMMON}
+CSeq: 1 ACK
+Content-Length: 0
+
+]]></send>
+{then}"#
+    );
+    invite_scenario(extra_header, &ack)
+}
+
+/// sipp waits up to `wait_ms` for our BYE and answers it with 200.
+fn bye_received(wait_ms: u64) -> String {
+    format!(
+        r#"  <recv request="BYE" timeout="{wait_ms}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>"#
+    )
+}
+
+/// sipp sends `method` in the dialog (CSeq `cseq`, an optional body) and expects 200.
+fn in_dialog(method: &str, cseq: u32, content_type: Option<&str>, body: &str) -> String {
+    let content_type = content_type
+        .map(|c| format!("Content-Type: {c}\n"))
+        .unwrap_or_default();
+    format!(
+        r#"  <send retrans="500"><![CDATA[
+{method} {RURI} SIP/2.0
+{VIA}
+{TO}[peer_tag_param]
+{COMMON}
+CSeq: {cseq} {method}
+{content_type}Content-Length: [len]
+
+{body}]]></send>
+  <recv response="200"/>"#
     )
 }
 
@@ -332,5 +411,224 @@ async fn options_over_tcp_get_200_on_the_same_connection() -> Result<()> {
     ensure!(n == 0, "unexpected data after shutdown");
     let refused = handle.reject(&CallId::new("gone"), 404).await;
     ensure!(refused == Err(CommandError::Stopped), "{refused:?}");
+    Ok(())
+}
+
+fn established_id(events: &[Event]) -> Option<CallId> {
+    events.iter().find_map(|e| match e {
+        Event::CallEstablished { call_id } => Some(call_id.clone()),
+        _ => None,
+    })
+}
+
+fn has_ended(events: &[Event]) -> bool {
+    events.iter().any(|e| matches!(e, Event::CallEnded { .. }))
+}
+
+#[tokio::test]
+async fn gateway_hangs_up_an_established_call() -> Result<()> {
+    let mut gateway = Gateway::start().await?;
+    let (handle, addr) = (gateway.driver.handle(), gateway.addr());
+    let room = format!("{ROOM_HEADER}: standup");
+    let scenario = answered_scenario(Some(&room), &bye_received(5000));
+    let app = async {
+        let up = |events: &[Event]| established_id(events).is_some();
+        let mut events = gateway.events_until(Duration::from_secs(5), up).await;
+        let call_id = established_id(&events).context(format!("not established: {events:?}"))?;
+        handle.hangup(&call_id).await?;
+        events.extend(
+            gateway
+                .events_until(Duration::from_secs(5), has_ended)
+                .await,
+        );
+        anyhow::Ok((call_id, events))
+    };
+    let sipp = sipp::run(Scenario::Xml(&scenario), addr, &[], SIPP_DEADLINE);
+    let (outcome, app) = tokio::join!(sipp, app);
+    let outcome = outcome?;
+    eprintln!("hung-up call: sipp ran {:?}", outcome.elapsed);
+    ensure!(outcome.success(), "sipp call failed:\n{}", outcome.report());
+    let (call_id, events) = app?;
+    ensure!(
+        messages_log(&outcome).contains("BYE sip:sipp@"),
+        "sipp saw no BYE:\n{}",
+        outcome.report()
+    );
+    let ended = Event::CallEnded {
+        call_id,
+        reason: EndReason::LocalHangup,
+    };
+    ensure!(events.last() == Some(&ended), "events: {events:?}");
+    gateway.driver.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn dtmf_by_info_reaches_the_application() -> Result<()> {
+    let mut gateway = Gateway::start().await?;
+    let room = format!("{ROOM_HEADER}: standup");
+    let then = [
+        in_dialog(
+            "INFO",
+            2,
+            Some("application/dtmf-relay"),
+            "Signal=5\nDuration=160\n",
+        ),
+        in_dialog("INFO", 3, Some("application/dtmf"), "#"),
+        in_dialog("BYE", 4, None, ""),
+    ]
+    .join("\n");
+    let scenario = answered_scenario(Some(&room), &then);
+    let outcome = sipp::run(Scenario::Xml(&scenario), gateway.addr(), &[], SIPP_DEADLINE).await?;
+    eprintln!("DTMF call: sipp ran {:?}", outcome.elapsed);
+    ensure!(outcome.success(), "sipp call failed:\n{}", outcome.report());
+    let events = gateway
+        .events_until(Duration::from_secs(2), has_ended)
+        .await;
+    let digits: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Dtmf { digit, .. } => Some(*digit),
+            _ => None,
+        })
+        .collect();
+    ensure!(digits == "5#", "digits {digits:?} in {events:?}");
+    ensure!(
+        matches!(
+            events.last(),
+            Some(Event::CallEnded {
+                reason: EndReason::RemoteBye,
+                ..
+            })
+        ),
+        "events: {events:?}"
+    );
+    gateway.driver.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unrefreshed_session_timer_ends_the_call_with_our_bye() -> Result<()> {
+    let config = Config {
+        min_se: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let mut gateway = Gateway::start_with(config).await?;
+    let addr = gateway.addr();
+    let headers =
+        format!("{ROOM_HEADER}: standup\nSupported: timer\nSession-Expires: 3;refresher=uac");
+    let scenario = answered_scenario(Some(&headers), &bye_received(8000));
+    let app = async {
+        let up = |events: &[Event]| established_id(events).is_some();
+        let mut events = gateway.events_until(Duration::from_secs(5), up).await;
+        let established = Instant::now();
+        events.extend(
+            gateway
+                .events_until(Duration::from_secs(8), has_ended)
+                .await,
+        );
+        (established.elapsed(), events)
+    };
+    let sipp = sipp::run(Scenario::Xml(&scenario), addr, &[], SIPP_DEADLINE);
+    let (outcome, (lasted, events)) = tokio::join!(sipp, app);
+    let outcome = outcome?;
+    eprintln!("session timer: call lasted {lasted:?} after establishment");
+    ensure!(outcome.success(), "sipp call failed:\n{}", outcome.report());
+    let log = messages_log(&outcome);
+    ensure!(
+        log.contains("Session-Expires: 3;refresher=uac") && log.contains("Require: timer"),
+        "no session timer in our 200:\n{}",
+        outcome.report()
+    );
+    ensure!(
+        matches!(
+            events.last(),
+            Some(Event::CallEnded {
+                reason: EndReason::SessionExpired,
+                ..
+            })
+        ),
+        "events: {events:?}"
+    );
+    // BYE at expiry minus min(32 s, 3 s / 3) = 2 s after our 200.
+    ensure!(
+        (Duration::from_millis(1500)..Duration::from_millis(3000)).contains(&lasted),
+        "BYE after {lasted:?}"
+    );
+    gateway.driver.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn calls_over_the_limit_or_while_not_accepting_get_503() -> Result<()> {
+    let config = Config {
+        max_calls: 1,
+        ..Config::default()
+    };
+    let mut gateway = Gateway::start_with(config).await?;
+    let (handle, addr) = (gateway.driver.handle(), gateway.addr());
+    let room = format!("{ROOM_HEADER}: standup");
+    let held = format!(
+        "  <pause milliseconds=\"1500\"/>\n{}",
+        in_dialog("BYE", 2, None, "")
+    );
+    let first = answered_scenario(Some(&room), &held);
+    let refused = uac_scenario(Some(&room), 503);
+    let second = async {
+        let up = |events: &[Event]| established_id(events).is_some();
+        let events = gateway.events_until(Duration::from_secs(5), up).await;
+        ensure!(established_id(&events).is_some(), "events: {events:?}");
+        Ok(sipp::run(Scenario::Xml(&refused), addr, &[], SIPP_DEADLINE).await?)
+    };
+    let (first, second) = tokio::join!(
+        sipp::run(Scenario::Xml(&first), addr, &[], SIPP_DEADLINE),
+        second
+    );
+    let (first, second) = (first?, second?);
+    ensure!(first.success(), "held call failed:\n{}", first.report());
+    ensure!(
+        second.success(),
+        "refused call failed:\n{}",
+        second.report()
+    );
+    let log = messages_log(&second);
+    ensure!(
+        log.contains("SIP/2.0 503 Service Unavailable") && log.contains("Retry-After: 5"),
+        "no 503 with Retry-After:\n{}",
+        second.report()
+    );
+    let events = gateway
+        .events_until(Duration::from_secs(2), has_ended)
+        .await;
+    ensure!(has_ended(&events), "first call did not end: {events:?}");
+
+    // Graceful shutdown: no new calls, although there is room again.
+    handle.set_accepting(false).await?;
+    let outcome = sipp::run(Scenario::Xml(&refused), addr, &[], SIPP_DEADLINE).await?;
+    ensure!(
+        outcome.success(),
+        "call while not accepting:\n{}",
+        outcome.report()
+    );
+    handle.set_accepting(true).await?;
+    let answered = uac_scenario(Some(&room), 200);
+    let outcome = sipp::run(Scenario::Xml(&answered), addr, &[], SIPP_DEADLINE).await?;
+    ensure!(
+        outcome.success(),
+        "call after accepting again:\n{}",
+        outcome.report()
+    );
+    let events = gateway
+        .events_until(Duration::from_millis(500), |e| e.len() >= 3)
+        .await;
+    let incoming = events
+        .iter()
+        .filter(|e| matches!(e, Event::IncomingCall { .. }))
+        .count();
+    ensure!(
+        incoming == 1,
+        "refused calls reached the application: {events:?}"
+    );
+    gateway.driver.shutdown().await;
     Ok(())
 }

@@ -8,8 +8,11 @@
 //! on the TCP connection their request came over (a response for a connection
 //! that has closed is dropped: we never dial out); its timers are slept on. The
 //! application receives [`Event`]s on an unbounded channel (the core caps the
-//! calls it holds, and so the events in flight) and answers or rejects calls
-//! through a cloneable [`Handle`]. Socket errors are logged and the loop goes on;
+//! calls it holds, and so the call events in flight; [`Event::Response`]s come
+//! as fast as the network brings them, so a client of the application must
+//! keep reading) and answers, rejects, hangs up and re-negotiates calls, stops
+//! accepting new ones, or sends messages of its own (a dial-out UAC's requests
+//! and ACKs) through a cloneable [`Handle`]. Socket errors are logged and the loop goes on;
 //! a bad TCP stream closes that connection only. [`Driver::shutdown`] (or
 //! dropping the [`Driver`]) stops accepting, lets connections flush what was
 //! queued for them (up to a second) and ends the task.
@@ -53,7 +56,7 @@ impl Default for Settings {
     }
 }
 
-/// Errors of [`Handle::answer`] and [`Handle::reject`].
+/// Errors of the [`Handle`]'s commands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     /// The core refused (caller's fault, not retryable).
@@ -75,6 +78,28 @@ enum Command {
     Reject {
         call_id: CallId,
         status: u16,
+        reply: Reply,
+    },
+    Hangup {
+        call_id: CallId,
+        reply: Reply,
+    },
+    AnswerReoffer {
+        call_id: CallId,
+        sdp: String,
+        reply: Reply,
+    },
+    RejectReoffer {
+        call_id: CallId,
+        status: u16,
+        reply: Reply,
+    },
+    SetAccepting {
+        accepting: bool,
+        reply: Reply,
+    },
+    Send {
+        transmit: Transmit,
         reply: Reply,
     },
 }
@@ -116,6 +141,65 @@ impl Handle {
             reply,
         })
         .await
+    }
+
+    /// Ends an answered call with BYE (see [`Server::hangup`]); the call
+    /// ends with [`EndReason::LocalHangup`](super::EndReason::LocalHangup).
+    pub async fn hangup(&self, call_id: &CallId) -> Result<(), CommandError> {
+        let call_id = call_id.clone();
+        self.command(|reply| Command::Hangup { call_id, reply })
+            .await
+    }
+
+    /// Answers a pending re-INVITE (see [`Server::answer_reoffer`]).
+    pub async fn answer_reoffer(
+        &self,
+        call_id: &CallId,
+        sdp: impl Into<String>,
+    ) -> Result<(), CommandError> {
+        let (call_id, sdp) = (call_id.clone(), sdp.into());
+        self.command(|reply| Command::AnswerReoffer {
+            call_id,
+            sdp,
+            reply,
+        })
+        .await
+    }
+
+    /// Refuses a pending re-INVITE (see [`Server::reject_reoffer`]).
+    pub async fn reject_reoffer(&self, call_id: &CallId, status: u16) -> Result<(), CommandError> {
+        let call_id = call_id.clone();
+        self.command(|reply| Command::RejectReoffer {
+            call_id,
+            status,
+            reply,
+        })
+        .await
+    }
+
+    /// With `false`, new INVITEs get 503 while existing calls go on
+    /// (graceful shutdown); `true` accepts again.
+    pub async fn set_accepting(&self, accepting: bool) -> Result<(), CommandError> {
+        self.command(|reply| Command::SetAccepting { accepting, reply })
+            .await
+    }
+
+    /// Sends a message of the application's own (e.g. a dial-out request or
+    /// its ACK) from our port. Over TCP it goes only on an open connection
+    /// from `destination` (we never dial out); otherwise it is dropped.
+    pub async fn send(
+        &self,
+        transport: Transport,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    ) -> Result<(), CommandError> {
+        let transmit = Transmit {
+            transport,
+            destination,
+            contents,
+        };
+        self.command(|reply| Command::Send { transmit, reply })
+            .await
     }
 
     async fn command(&self, make: impl FnOnce(Reply) -> Command) -> Result<(), CommandError> {
@@ -309,6 +393,25 @@ impl Loop {
                 status,
                 reply,
             } => (self.server.reject(&call_id, status, now), reply),
+            Command::Hangup { call_id, reply } => (self.server.hangup(&call_id, now), reply),
+            Command::AnswerReoffer {
+                call_id,
+                sdp,
+                reply,
+            } => (self.server.answer_reoffer(&call_id, &sdp, now), reply),
+            Command::RejectReoffer {
+                call_id,
+                status,
+                reply,
+            } => (self.server.reject_reoffer(&call_id, status, now), reply),
+            Command::SetAccepting { accepting, reply } => {
+                self.server.set_accepting(accepting);
+                (Ok(()), reply)
+            }
+            Command::Send { transmit, reply } => {
+                self.server.transmit(transmit);
+                (Ok(()), reply)
+            }
         };
         // The application may have stopped waiting; the core has acted anyway.
         let _ = reply.send(result);

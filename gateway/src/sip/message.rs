@@ -1,8 +1,11 @@
-//! Framing and checking of SIP requests received over UDP (RFC 3261 §7, §18.3).
+//! Framing and checking of SIP messages received over UDP (RFC 3261 §7, §18.3).
 //!
 //! The checks follow the RFC 4475 torture tests: strict where the message
 //! would be misread (framing, scalars, name-addr syntax), liberal where
-//! RFC 4475 allows it (unknown headers, Date, RFC 2543 requests).
+//! RFC 4475 allows it (unknown headers, Date, RFC 2543 requests). Requests are
+//! read by [`parse`]; responses by [`parse_response`], which only checks what
+//! matching a response to a transaction needs (status, Via, CSeq, Call-ID,
+//! From, To, framing).
 
 /// A request line plus the header fields a response must echo.
 #[derive(Debug, Clone)]
@@ -25,7 +28,15 @@ pub(crate) enum Reject {
 /// Maximum accepted datagram size (bounded state: a datagram can be no larger anyway).
 pub(crate) const MAX_DATAGRAM: usize = 65_535;
 
-const COMPACT: [(&str, &str); 10] = [
+/// A response: status code plus the header fields (names lower-case, long
+/// form); the body is framed but not kept.
+#[derive(Debug, Clone)]
+pub(crate) struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+const COMPACT: [(&str, &str); 11] = [
     ("i", "call-id"),
     ("m", "contact"),
     ("e", "content-encoding"),
@@ -36,6 +47,7 @@ const COMPACT: [(&str, &str); 10] = [
     ("k", "supported"),
     ("t", "to"),
     ("v", "via"),
+    ("x", "session-expires"),
 ];
 
 /// Headers that may appear only once.
@@ -52,44 +64,79 @@ const SINGLE: [&str; 7] = [
 impl Request {
     /// All values of a header, comma lists split.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .flat_map(|(_, v)| split_outside(v, ','))
+        values(&self.headers, name)
     }
 
     /// The (only) value of a header.
     pub fn one(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        one(&self.headers, name)
     }
 
     /// The whole-line values of a header, as received (for echoing Via).
     pub fn lines<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        lines(&self.headers, name)
     }
 
     /// CSeq number and method; valid after [`parse`] succeeded.
     pub fn cseq(&self) -> (u32, &str) {
-        self.one("cseq").and_then(parse_cseq).unwrap_or((0, ""))
+        cseq(&self.headers)
     }
 
     /// Branch parameter of the top Via.
     pub fn branch(&self) -> Option<&str> {
-        let top = self.values("via").next()?;
-        params(top).find_map(|(n, v)| n.eq_ignore_ascii_case("branch").then_some(v))
+        branch(&self.headers)
     }
 
     /// Tag parameter of From or To.
     pub fn tag(&self, header: &str) -> Option<&str> {
-        let (_, _, rest) = name_addr(self.one(header)?).ok()?;
-        params(rest).find_map(|(n, v)| n.eq_ignore_ascii_case("tag").then_some(v))
+        tag(&self.headers, header)
     }
+}
+
+impl Response {
+    /// CSeq number and method; valid after [`parse_response`] succeeded.
+    pub fn cseq(&self) -> (u32, &str) {
+        cseq(&self.headers)
+    }
+
+    /// Branch parameter of the top Via.
+    pub fn branch(&self) -> Option<&str> {
+        branch(&self.headers)
+    }
+}
+
+type Fields = [(String, String)];
+
+fn values<'a>(headers: &'a Fields, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    lines(headers, name).flat_map(|v| split_outside(v, ','))
+}
+
+fn one<'a>(headers: &'a Fields, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn lines<'a>(headers: &'a Fields, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn cseq(headers: &Fields) -> (u32, &str) {
+    one(headers, "cseq").and_then(parse_cseq).unwrap_or((0, ""))
+}
+
+fn branch(headers: &Fields) -> Option<&str> {
+    let top = values(headers, "via").next()?;
+    params(top).find_map(|(n, v)| n.eq_ignore_ascii_case("branch").then_some(v))
+}
+
+fn tag<'a>(headers: &'a Fields, header: &str) -> Option<&'a str> {
+    let (_, _, rest) = name_addr(one(headers, header)?).ok()?;
+    params(rest).find_map(|(n, v)| n.eq_ignore_ascii_case("tag").then_some(v))
 }
 
 /// Splits `s` on `sep` outside quoted strings and `<...>`.
@@ -121,7 +168,7 @@ pub(crate) fn split_outside(s: &str, sep: char) -> impl Iterator<Item = &str> {
 }
 
 /// `;name[=value]` parameters after the first `;` of `s`, trimmed.
-fn params(s: &str) -> impl Iterator<Item = (&str, &str)> {
+pub(crate) fn params(s: &str) -> impl Iterator<Item = (&str, &str)> {
     split_outside(s, ';')
         .skip(1)
         .map(|p| match p.split_once('=') {
@@ -230,8 +277,25 @@ fn check_via(v: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Frames one UDP datagram and checks the request in it.
-pub(crate) fn parse(data: &[u8]) -> Result<Request, Reject> {
+/// A message split into start line, header fields and what follows them.
+struct Head<'a> {
+    start_line: String,
+    headers: Vec<(String, String)>,
+    /// A line that is neither a header nor a continuation.
+    bad_line: bool,
+    rest: &'a [u8],
+}
+
+/// Whether a datagram or framed message holds a response (`SIP/...` status line).
+pub(crate) fn is_response(data: &[u8]) -> bool {
+    let start = data
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(data.len());
+    data[start..].starts_with(b"SIP/")
+}
+
+fn split_head(data: &[u8]) -> Result<Head<'_>, Reject> {
     if data.len() > MAX_DATAGRAM {
         return Err(Reject::Drop("datagram too large"));
     }
@@ -247,10 +311,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<Request, Reject> {
     };
     let head = String::from_utf8_lossy(head);
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let start_line = lines.next().unwrap_or_default();
-    if start_line.starts_with("SIP/") {
-        return Err(Reject::Drop("responses are not handled by the server core"));
-    }
+    let start_line = lines.next().unwrap_or_default().to_owned();
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut bad_line = false;
     for line in lines {
@@ -272,6 +333,80 @@ pub(crate) fn parse(data: &[u8]) -> Result<Request, Reject> {
         } else if !line.is_empty() {
             bad_line = true;
         }
+    }
+    Ok(Head {
+        start_line,
+        headers,
+        bad_line,
+        rest,
+    })
+}
+
+/// The body length given by a single numeric Content-Length that fits the
+/// datagram, or all of it when there is none (UDP framing).
+fn body_len(headers: &Fields, rest: &[u8]) -> Result<usize, &'static str> {
+    let lengths: Vec<&str> = lines(headers, "content-length").collect();
+    match lengths.as_slice() {
+        [] => Ok(rest.len()),
+        [l] => match l.parse::<usize>() {
+            Ok(n) if l.bytes().all(|b| b.is_ascii_digit()) && n <= rest.len() => Ok(n),
+            Ok(_) => Err("Content-Length larger than the datagram body"),
+            Err(_) => Err("invalid Content-Length"),
+        },
+        _ => Err("multiple Content-Length values"),
+    }
+}
+
+/// Frames one response and checks what transaction matching reads.
+pub(crate) fn parse_response(data: &[u8]) -> Result<Response, &'static str> {
+    let head = split_head(data).map_err(|reject| match reject {
+        Reject::Drop(why) => why,
+        Reject::Status(..) => "unreadable response",
+    })?;
+    let status_line = head
+        .start_line
+        .strip_prefix("SIP/2.0 ")
+        .ok_or("not a SIP/2.0 status line")?;
+    let (code, _reason) = status_line.split_once(' ').unwrap_or((status_line, ""));
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("status code is not three digits");
+    }
+    let status: u16 = code.parse().map_err(|_| "invalid status code")?;
+    if !(100..=699).contains(&status) {
+        return Err("status code out of range");
+    }
+    if head.bad_line {
+        return Err("malformed header line");
+    }
+    let headers = head.headers;
+    for name in ["via", "cseq", "call-id", "from", "to"] {
+        if one(&headers, name).is_none() {
+            return Err("missing Via, CSeq, Call-ID, From or To");
+        }
+    }
+    if SINGLE.iter().any(|name| lines(&headers, name).count() > 1) {
+        return Err("repeated single-valued header");
+    }
+    one(&headers, "cseq")
+        .and_then(parse_cseq)
+        .ok_or("invalid CSeq")?;
+    for via in values(&headers, "via") {
+        check_via(via)?;
+    }
+    body_len(&headers, head.rest)?;
+    Ok(Response { status, headers })
+}
+
+/// Frames one UDP datagram and checks the request in it.
+pub(crate) fn parse(data: &[u8]) -> Result<Request, Reject> {
+    let Head {
+        start_line,
+        headers,
+        bad_line,
+        rest,
+    } = split_head(data)?;
+    if start_line.starts_with("SIP/") {
+        return Err(Reject::Drop("a response, not a request"));
     }
     let mut parts = start_line.split(' ');
     let (method, uri, version) = (
@@ -309,17 +444,11 @@ pub(crate) fn parse(data: &[u8]) -> Result<Request, Reject> {
         return bad(req, "malformed header line");
     }
     // Framing (UDP): Content-Length must be single, numeric and fit.
-    let lengths: Vec<String> = req.lines("content-length").map(str::to_owned).collect();
-    let body_len = match lengths.as_slice() {
-        [] => rest.len(),
-        [l] => match l.parse::<usize>() {
-            Ok(n) if l.bytes().all(|b| b.is_ascii_digit()) && n <= rest.len() => n,
-            Ok(_) => return bad(req, "Content-Length larger than the datagram body"),
-            Err(_) => return bad(req, "invalid Content-Length"),
-        },
-        _ => return bad(req, "multiple Content-Length values"),
+    let len = match body_len(&req.headers, rest) {
+        Ok(n) => n,
+        Err(why) => return bad(req, why),
     };
-    req.body = rest[..body_len].to_vec();
+    req.body = rest[..len].to_vec();
     for name in ["from", "to", "call-id"] {
         if req.one(name).is_none() {
             return Err(Reject::Status(

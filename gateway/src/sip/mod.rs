@@ -27,15 +27,31 @@
 //! never panics the core; malformed requests get 400 with a Warning when Via and
 //! CSeq are readable, and are dropped otherwise.
 
+pub mod client;
+mod client_call;
+#[cfg(test)]
+mod client_tests;
+mod dialog;
+mod dialog_client;
+mod dialog_timer;
+mod digest;
 pub mod driver;
+mod inbound;
 mod message;
+pub mod register;
+#[cfg(test)]
+mod register_tests;
 mod response;
 mod server;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod torture;
+mod uac;
+mod uac_dialog;
 
+pub use client::{Client, ClientConfig, ClientEvent, Credentials};
+pub use register::{RegisterConfig, RegisterEvent, Registration};
 pub use server::{Config, EndReason, Event, Input, Output, Server, Transmit, Transport};
 
 /// A SIP Call-ID.
@@ -67,4 +83,8 @@ pub enum CallError {
     AlreadyAnswered,
     #[error("status {0} is not a final non-2xx status")]
     InvalidStatus(u16),
+    #[error("call not answered yet; reject it instead")]
+    NotAnswered,
+    #[error("no re-INVITE waiting for an answer")]
+    NoReoffer,
 }

@@ -1,13 +1,21 @@
 //! INVITE flow, CANCEL, BYE, OPTIONS and the transaction cap, stepped in time.
+//! The helpers here are shared with the dialog tests (children of this module).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{CallId, Config, EndReason, Event, Input, Output, Server, Transport};
 
-const SRC: &str = "192.0.2.7:5062";
+#[path = "dialog_load_tests.rs"]
+mod dialog_load_tests;
+#[path = "dialog_tests.rs"]
+mod dialog_tests;
+#[path = "dialog_timer_tests.rs"]
+mod dialog_timer_tests;
 
-fn request(
+pub(super) const SRC: &str = "192.0.2.7:5062";
+
+pub(super) fn request(
     method: &str,
     cseq_method: &str,
     branch: &str,
@@ -31,7 +39,7 @@ fn request(
     .into_bytes()
 }
 
-fn feed(server: &mut Server, now: Instant, data: &[u8]) {
+pub(super) fn feed(server: &mut Server, now: Instant, data: &[u8]) {
     let source: SocketAddr = SRC.parse().expect("literal address");
     server.handle_input(Input::Receive {
         now,
@@ -42,7 +50,7 @@ fn feed(server: &mut Server, now: Instant, data: &[u8]) {
 }
 
 /// Drains outputs: (statuses sent, events, next timeout).
-fn drain(server: &mut Server) -> (Vec<String>, Vec<Event>, Option<Instant>) {
+pub(super) fn drain(server: &mut Server) -> (Vec<String>, Vec<Event>, Option<Instant>) {
     let (mut sent, mut events) = (Vec::new(), Vec::new());
     loop {
         match server.poll_output() {
@@ -56,11 +64,11 @@ fn drain(server: &mut Server) -> (Vec<String>, Vec<Event>, Option<Instant>) {
     }
 }
 
-fn status(msg: &str) -> &str {
+pub(super) fn status(msg: &str) -> &str {
     &msg[8..11]
 }
 
-fn to_tag(msg: &str) -> String {
+pub(super) fn to_tag(msg: &str) -> String {
     let to = msg
         .lines()
         .find(|l| l.starts_with("To:"))
@@ -68,7 +76,7 @@ fn to_tag(msg: &str) -> String {
     to.split(";tag=").nth(1).expect("To-tag").to_owned()
 }
 
-fn invite(server: &mut Server, now: Instant) -> CallId {
+pub(super) fn invite(server: &mut Server, now: Instant) -> CallId {
     feed(
         server,
         now,
@@ -231,7 +239,8 @@ fn options_and_checks() {
     );
     let sent = drain(&mut server).0;
     assert_eq!(status(&sent[0]), "200");
-    assert!(sent[0].contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS"));
+    assert!(sent[0].contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"));
+    assert!(sent[0].contains("Supported: timer"));
     assert!(sent[0].contains("Accept: application/sdp"));
     let zero_mf = String::from_utf8(request("INVITE", "INVITE", "z9hG4bK6", "m1", "", ""))
         .expect("ascii")
