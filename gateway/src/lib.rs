@@ -1,57 +1,178 @@
-//! The `gateway` binary's library: a member of the SIP gateway pool.
+//! The `gateway` binary's library: the SIP gateway, a member of the gateway
+//! pool.
 //!
-//! At this stage it logs in with its service account and sits in the
-//! gateways' brewery publishing colibri `stats` (no conferences, no load,
-//! SIP supported); SIP itself comes with the gateway's own issue.
+//! [`run`] logs in with the service account, sits in the gateways' brewery
+//! publishing colibri `stats` (conferences, participants, stress level,
+//! graceful shutdown), listens for SIP on UDP and TCP ([`sip::driver`]),
+//! and hands every call to the [`calls::Manager`]: phone legs
+//! ([`leg::PhoneLeg`]: SDP, RTP, DTMF, codecs), the PIN prompt ([`ivr`],
+//! [`mapper`]), one participant per caller in the meeting
+//! ([`participant`]), and one audio task per room ([`room`]). `/health` and
+//! `/metrics` are served on `[http] listen`. On shutdown new calls get 503
+//! while current calls go on, up to [`DRAIN_LIMIT`].
 
+pub mod calls;
 pub mod config;
+pub mod http;
 pub mod ivr;
+pub mod leg;
 pub mod mapper;
 pub mod media;
 pub mod phone;
+pub mod presence;
+pub mod room;
 pub mod sip;
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::Config;
 use proto::colibri::ColibriStats;
 use proto::presence::Features;
 use xmpp_session::SessionConfig;
 
-/// The brewery stats of an idle gateway.
-pub fn idle_stats() -> ColibriStats {
+/// How long a graceful shutdown waits for current calls to end.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(3600);
+
+/// The brewery stats for `calls` calls in `rooms` rooms out of `max_calls`.
+pub fn stats(calls: usize, rooms: usize, max_calls: usize, draining: bool) -> ColibriStats {
     let mut stats = ColibriStats::new();
+    let stress = calls as f64 / max_calls.max(1) as f64;
     for (name, value) in [
-        ("conferences", "0"),
-        ("participants", "0"),
-        ("stress_level", "0.0"),
-        ("graceful_shutdown", "false"),
-        ("supports_sip", "true"),
-        ("supports_transcription", "false"),
-        ("version", env!("CARGO_PKG_VERSION")),
+        ("conferences", rooms.to_string()),
+        ("participants", calls.to_string()),
+        ("stress_level", format!("{stress:.3}")),
+        ("graceful_shutdown", draining.to_string()),
+        ("supports_sip", "true".into()),
+        ("supports_transcription", "false".into()),
+        ("version", env!("CARGO_PKG_VERSION").into()),
     ] {
-        stats.set(name, value);
+        stats.set(name, &value);
     }
     stats
 }
 
-/// Runs the pool member until `shutdown` resolves.
+/// The brewery stats of an idle gateway.
+pub fn idle_stats() -> ColibriStats {
+    stats(0, 0, 1, false)
+}
+
+/// The addresses the gateway listens on (port 0 in the config picks one).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub sip: std::net::SocketAddr,
+    pub http: Option<std::net::SocketAddr>,
+}
+
+/// Runs the gateway until `shutdown` resolves, then drains.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with(config, shutdown, |_| {}).await
+}
+
+/// [`run`], telling `bound` where it listens once it does.
+pub async fn run_with(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    bound: impl FnOnce(Bound),
+) -> anyhow::Result<()> {
     let room = config.brewery.room_jid("gateways", &config.xmpp.domain)?;
+    let metrics = Arc::new(http::Metrics::default());
+    let prompts = match ivr::Prompts::load(&config.dial_in.prompts) {
+        Ok(p) => Some(p),
+        Err(e) if config.dial_in.mapper.is_some() => {
+            anyhow::bail!("dial_in.prompts: {e} (run scripts/prompts)")
+        }
+        Err(_) => None,
+    };
+    let mut http_addr = None;
+    if !config.http.listen.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&config.http.listen).await?;
+        http_addr = Some(listener.local_addr()?);
+        tracing::info!(listen = %listener.local_addr()?, "health and metrics");
+        let app = http::router(metrics.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+    let settings = sip::driver::Settings {
+        bind: config.sip.listen.parse()?,
+        server: sip::Config {
+            room_header: config.dial_in.room_header.clone(),
+            max_calls: config.sip.max_calls,
+            session_expires: Duration::from_secs(config.sip.session_expires_s.into()),
+            tag_seed: rand::random(),
+            ..sip::Config::default()
+        },
+        ..sip::driver::Settings::default()
+    };
+    let (driver, mut sip_events) = sip::driver::Driver::start(settings).await?;
+    let sip = driver.handle();
+    bound(Bound {
+        sip: driver.local_addr(),
+        http: http_addr,
+    });
     let session = SessionConfig {
         identities: vec![("client".into(), "bot".into(), "sip gateway".into())],
         features: [proto::ns::feature::JIGASI.to_owned()].into(),
         iq_namespaces: Default::default(),
         iq_timeout: config.xmpp.iq_timeout(),
     };
-    let (handle, events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
-    let payloads = vec![
-        idle_stats().into(),
-        Features::new([proto::ns::feature::JIGASI]).into(),
-    ];
-    tracing::info!(jid = %config.xmpp.jid, %room, "gateway starting");
-    handle.join_room(room.clone(), config.brewery.nick(), payloads);
-    xmpp_session::brewery::stay(handle, events, room, shutdown).await;
+    let (handle, mut events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
+    let max_calls = config.sip.max_calls;
+    let presence = move |calls: usize, rooms: usize, draining: bool| {
+        vec![
+            stats(calls, rooms, max_calls, draining).into(),
+            Features::new([proto::ns::feature::JIGASI]).into(),
+        ]
+    };
+    tracing::info!(jid = %config.xmpp.jid, %room, sip = %driver.local_addr(), "gateway starting");
+    handle.join_room(room.clone(), config.brewery.nick(), presence(0, 0, false));
+    let (mut manager, mut inputs) =
+        calls::Manager::new(config, metrics.clone(), prompts, sip.clone());
+    let mut published = (0usize, 0usize, false);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(shutdown);
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                None => break,
+                Some(xmpp_session::Event::Online { .. }) => metrics.online.store(true, Ordering::Relaxed),
+                Some(xmpp_session::Event::Offline) => metrics.online.store(false, Ordering::Relaxed),
+                Some(xmpp_session::Event::RoomJoined { room: r, .. }) if r == room => tracing::info!(%room, "in the brewery"),
+                Some(ev) => tracing::debug!(?ev, "xmpp event"),
+            },
+            Some(ev) = sip_events.recv() => manager.on_sip(ev).await,
+            Some(d) = inputs.departures.recv() => manager.on_departure(d).await,
+            Some((id, outcome, answered)) = inputs.done.recv() => manager.on_done(id, outcome, answered).await,
+            _ = tick.tick() => {
+                let now = (manager.active(), metrics.rooms_active.load(Ordering::Relaxed) as usize, drain_deadline.is_some());
+                if now != published {
+                    handle.set_room_presence(room.clone(), presence(now.0, now.1, now.2), None);
+                    published = now;
+                }
+                if let Some(deadline) = drain_deadline {
+                    if manager.active() == 0 || tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
+            }
+            _ = &mut shutdown, if drain_deadline.is_none() => {
+                tracing::info!(calls = manager.active(), "draining: new calls are refused, current calls go on");
+                metrics.draining.store(true, Ordering::Relaxed);
+                let _ = sip.set_accepting(false).await;
+                drain_deadline = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                if manager.active() == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    driver.shutdown().await;
+    handle.shutdown().await;
     let _ = task.await;
     Ok(())
 }

@@ -29,9 +29,7 @@ use proto::sdp::{jingle_to_sdp, sdp_to_jingle_as, Origin, Sdp};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use xmpp_parsers::stanza_error::DefinedCondition;
-use xmpp_session::{
-    Event, Handle, IqKind, Occupant, RoomLeftReason, SessionConfig, XmppConfig,
-};
+use xmpp_session::{Event, Handle, IqKind, Occupant, RoomLeftReason, SessionConfig, XmppConfig};
 
 use crate::rtc::{RtcEvent, RtcLeg};
 
@@ -59,7 +57,10 @@ pub enum MeetingEvent {
     Bridge(BridgeMessage),
     /// The focus (on a moderator's behalf) mutes or unmutes our audio; the
     /// IQ is already answered.
-    AudioMute { muted: bool, actor: Option<String> },
+    AudioMute {
+        muted: bool,
+        actor: Option<String>,
+    },
     /// A moderator removed us from the room; `Ended` follows.
     Kicked,
     Ended(String),
@@ -239,7 +240,8 @@ impl Meeting {
     pub fn set_presence(&self, payloads: Vec<Element>, status: Option<String>) {
         let mut all = vec![self.features.clone()];
         all.extend(payloads);
-        self.handle.set_room_presence(self.room.clone(), all, status);
+        self.handle
+            .set_room_presence(self.room.clone(), all, status);
     }
 
     /// Leaves the room, closes the WebRTC leg and the XMPP session.

@@ -47,6 +47,8 @@ pub struct Frame {
     pub at: Instant,
     /// False after a gap: the decoder may need a keyframe.
     pub contiguous: bool,
+    /// Its RTP timestamp (the line's clock: 48 kHz for Opus, 90 kHz video).
+    pub rtp_time: u64,
 }
 
 #[derive(Debug)]
@@ -213,13 +215,12 @@ async fn drive(
                     Event::Connected => {
                         let _ = events.send(RtcEvent::Connected);
                     }
-                    Event::MediaAdded(m) => {
+                    Event::MediaAdded(m)
                         if audio_out.is_none()
                             && m.kind == MediaKind::Audio
-                            && m.direction.is_sending()
-                        {
-                            audio_out = Some(m.mid);
-                        }
+                            && m.direction.is_sending() =>
+                    {
+                        audio_out = Some(m.mid);
                     }
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         tracing::warn!("ICE to the SFU disconnected");
@@ -235,6 +236,7 @@ async fn drive(
                             data: d.data,
                             at: d.network_time,
                             contiguous: d.contiguous,
+                            rtp_time: d.time.numer(),
                         }));
                     }
                     _ => {}

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod browsers;
+pub mod gateway;
 pub mod http;
 pub mod meeting;
 pub mod moto;

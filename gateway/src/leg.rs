@@ -1,0 +1,315 @@
+//! A call's phone leg: the negotiated SDP, one RTP socket, and the audio
+//! chains between the phone's codec and the room's 48 kHz Opus.
+//!
+//! Contract: [`PhoneLeg::answer`] negotiates the caller's offer (488 for no
+//! common codec, 400 for unreadable SDP), binds a UDP socket on the
+//! gateway's media address, and keeps the SDP answer. The owner drives it
+//! on a 20 ms clock: every datagram goes to [`PhoneLeg::on_packet`] (RTP of
+//! the negotiated codec into a jitter buffer, telephone-event into digits,
+//! anything else dropped); [`PhoneLeg::uplink`] gives the next frame for the
+//! room (decoded, FEC-recovered or concealed, then Opus), and
+//! [`PhoneLeg::downlink`] sends the room's mix for the caller. Media is sent
+//! to the address in the SDP, or to where the phone's RTP comes from once it
+//! arrives (symmetric RTP, for phones behind NAT).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+
+use crate::config::SipConfig;
+use crate::media::call::{PhoneToRoom, RoomToPhone};
+use crate::media::jitter::{JitterBuffer, Playout};
+use crate::media::opus::MAX_PACKET;
+use crate::phone::codec::PhoneCodec;
+use crate::phone::dtmf::DtmfReceiver;
+use crate::phone::rtp::{RtpPacket, RtpSender, StreamStart};
+use crate::phone::sdp::{LocalMedia, Negotiated, Offer, SdpError};
+
+/// Opus bit rate towards the room for a phone caller (mono voice).
+const ROOM_BITRATE: i32 = 32_000;
+/// Opus bit rate towards a phone that negotiated Opus.
+const PHONE_OPUS_BITRATE: i32 = 24_000;
+/// The phone-side jitter buffer.
+const JITTER_DELAY: Duration = Duration::from_millis(40);
+const JITTER_FRAMES: usize = 25;
+
+/// Why a call's media could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LegError {
+    #[error("the INVITE has no SDP offer")]
+    NoOffer,
+    #[error("SDP: {0}")]
+    Sdp(#[from] SdpError),
+    #[error("media socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error("audio codec: {0}")]
+    Codec(#[from] crate::media::MediaError),
+}
+
+impl LegError {
+    /// The SIP status that refuses the call.
+    pub fn status(&self) -> u16 {
+        match self {
+            LegError::NoOffer => 488,
+            LegError::Sdp(e) => e.sip_status(),
+            LegError::Socket(_) | LegError::Codec(_) => 500,
+        }
+    }
+}
+
+/// The frame a phone sent for the room, this tick.
+pub struct Uplink<'a> {
+    /// Opus for the room.
+    pub opus: &'a [u8],
+    /// The same audio at 48 kHz (for this gateway's own mixes).
+    pub pcm48: &'a [i16],
+    /// RFC 6464 level: 0 loud .. 127 silent.
+    pub level: u8,
+}
+
+pub struct PhoneLeg {
+    socket: Arc<UdpSocket>,
+    negotiated: Negotiated,
+    /// Where media goes (the SDP's address, then the RTP source).
+    remote: SocketAddr,
+    answer_sdp: String,
+    /// Our side of the media, for answering re-offers.
+    local: Option<LocalMedia>,
+    display: String,
+    up: PhoneToRoom,
+    down: RoomToPhone,
+    sender: RtpSender,
+    jitter: JitterBuffer<Vec<u8>>,
+    dtmf: DtmfReceiver,
+    last_rx: Instant,
+    /// The phone's first RTP packet set `remote`.
+    latched: bool,
+    opus: Vec<u8>,
+    opus_len: usize,
+    payload: Vec<u8>,
+    packet: Vec<u8>,
+}
+
+impl PhoneLeg {
+    /// Answers `offer`: negotiates, binds the RTP socket, writes the answer.
+    pub async fn answer(
+        offer: Option<&str>,
+        sip_local: SocketAddr,
+        config: &SipConfig,
+        display: String,
+    ) -> Result<PhoneLeg, LegError> {
+        let offer = Offer::parse(offer.ok_or(LegError::NoOffer)?)?;
+        let ip = media_ip(config, sip_local, offer.connection);
+        let socket = UdpSocket::bind(SocketAddr::new(bind_ip(ip), 0)).await?;
+        let port = socket.local_addr()?.port();
+        let local = LocalMedia {
+            addr: ip,
+            port,
+            session_id: rand::random::<u32>().into(),
+            session_version: 1,
+        };
+        let answer = offer.answer(&local)?;
+        let mut leg = Self::new(socket, answer.negotiated, answer.sdp, display)?;
+        leg.local = Some(local);
+        Ok(leg)
+    }
+
+    fn new(
+        socket: UdpSocket,
+        negotiated: Negotiated,
+        answer_sdp: String,
+        display: String,
+    ) -> Result<PhoneLeg, LegError> {
+        let codec = negotiated.codec;
+        let start = StreamStart {
+            ssrc: rand::random(),
+            seq: rand::random(),
+            ts: rand::random(),
+        };
+        Ok(PhoneLeg {
+            socket: Arc::new(socket),
+            remote: negotiated.remote,
+            negotiated,
+            answer_sdp,
+            local: None,
+            display,
+            up: PhoneToRoom::new(codec, ROOM_BITRATE)?,
+            down: RoomToPhone::with_codec(codec, PHONE_OPUS_BITRATE)?,
+            sender: RtpSender::for_codec(codec, negotiated.pt, start),
+            jitter: JitterBuffer::new(codec.ts_per_frame(), JITTER_DELAY, JITTER_FRAMES),
+            dtmf: DtmfReceiver::new(),
+            last_rx: Instant::now(),
+            latched: false,
+            opus: vec![0; MAX_PACKET],
+            opus_len: 0,
+            payload: vec![0; MAX_PACKET],
+            packet: vec![0; MAX_PACKET + 64],
+        })
+    }
+
+    pub fn socket(&self) -> Arc<UdpSocket> {
+        self.socket.clone()
+    }
+
+    pub fn answer_sdp(&self) -> &str {
+        &self.answer_sdp
+    }
+
+    /// Our side of the media (address, port, SDP origin).
+    pub fn local_media(&self) -> Option<LocalMedia> {
+        self.local
+    }
+
+    pub fn codec(&self) -> PhoneCodec {
+        self.negotiated.codec
+    }
+
+    /// The caller's name in the room.
+    pub fn display(&self) -> String {
+        self.display.clone()
+    }
+
+    /// How long since the phone's last RTP packet.
+    pub fn idle_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.last_rx)
+    }
+
+    /// One datagram from the phone (from `source`); returns a DTMF key when
+    /// one completed.
+    pub fn on_packet(&mut self, data: &[u8], source: SocketAddr, now: Instant) -> Option<char> {
+        let Ok(p) = RtpPacket::parse(data) else {
+            return None; // RTCP, STUN or garbage: not ours to judge
+        };
+        let h = p.header;
+        if h.pt == self.negotiated.pt {
+            if !self.latched {
+                self.latched = true;
+                self.latch(source);
+            }
+            self.last_rx = now;
+            self.jitter.push(now, h.seq, h.ts, p.payload.to_vec());
+        } else if Some(h.pt) == self.negotiated.dtmf_pt {
+            self.last_rx = now;
+            let _ = self.dtmf.receive(now, h.ts, p.payload);
+        }
+        self.dtmf.handle_timeout(now);
+        self.dtmf.poll_digit().map(|d| d.key)
+    }
+
+    /// The phone's next 20 ms for the room, or None while its jitter buffer
+    /// fills (or after a long silence).
+    pub fn uplink(&mut self, now: Instant) -> Option<Uplink<'_>> {
+        let len = match self.jitter.pop(now) {
+            Playout::Waiting => return None,
+            Playout::Frame(payload) => self
+                .up
+                .process(&payload, &mut self.opus)
+                .or_else(|_| self.up.conceal(&mut self.opus)),
+            Playout::Lost => match self.jitter.peek_next().cloned() {
+                Some(next) => self.up.recover(&next, &mut self.opus),
+                None => self.up.conceal(&mut self.opus),
+            },
+        };
+        self.opus_len = len.ok()?;
+        let pcm48 = self.up.pcm48();
+        Some(Uplink {
+            opus: &self.opus[..self.opus_len],
+            pcm48,
+            level: level(pcm48),
+        })
+    }
+
+    /// Encodes the caller's 20 ms mix (48 kHz) and sends it to the phone.
+    pub fn downlink(&mut self, mix48: &[i16], _now: Instant) {
+        if !self.negotiated.direction.sends() {
+            self.sender.skip(1);
+            return;
+        }
+        let Ok(n) = self.down.process(mix48, &mut self.payload) else {
+            return;
+        };
+        let Ok(len) = self.sender.frame(&self.payload[..n], &mut self.packet) else {
+            return;
+        };
+        let _ = self.socket.try_send_to(&self.packet[..len], self.remote);
+    }
+
+    /// Sends to the address the phone's first RTP came from.
+    fn latch(&mut self, source: SocketAddr) {
+        if source != self.remote {
+            tracing::debug!(from = %self.remote, to = %source, "RTP latched to its source");
+            self.remote = source;
+        }
+    }
+}
+
+/// RFC 6464 level of a frame: -dBov, 0 (full scale) .. 127 (silence).
+pub fn level(pcm: &[i16]) -> u8 {
+    if pcm.is_empty() {
+        return 127;
+    }
+    let energy: f64 = pcm
+        .iter()
+        .map(|&s| f64::from(s) * f64::from(s))
+        .sum::<f64>()
+        / pcm.len() as f64;
+    let rms = energy.sqrt() / 32768.0;
+    if rms <= 0.0 {
+        return 127;
+    }
+    (-20.0 * rms.log10()).clamp(0.0, 127.0) as u8
+}
+
+/// The address our SDP names: `sip.public_ip`, else the SIP socket's
+/// address, else the one that routes to the caller's media.
+fn media_ip(config: &SipConfig, sip_local: SocketAddr, remote: IpAddr) -> IpAddr {
+    if let Ok(ip) = config.public_ip.parse() {
+        return ip;
+    }
+    if !sip_local.ip().is_unspecified() {
+        return sip_local.ip();
+    }
+    let any: SocketAddr = if remote.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| {
+            s.connect(SocketAddr::new(remote, 9))?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(sip_local.ip())
+}
+
+/// The address to bind for `ip` (a public address may not be local: bind
+/// all interfaces then).
+fn bind_ip(ip: IpAddr) -> IpAddr {
+    match std::net::UdpSocket::bind(SocketAddr::new(ip, 0)) {
+        Ok(_) => ip,
+        Err(_) if ip.is_ipv4() => IpAddr::from([0, 0, 0, 0]),
+        Err(_) => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_follow_loudness() {
+        assert_eq!(level(&[0; 960]), 127);
+        assert_eq!(level(&[]), 127);
+        let loud: Vec<i16> = (0..960)
+            .map(|i| if i % 2 == 0 { 32000 } else { -32000 })
+            .collect();
+        assert!(level(&loud) <= 1);
+        let quiet: Vec<i16> = (0..960)
+            .map(|i| if i % 2 == 0 { 100 } else { -100 })
+            .collect();
+        assert!((45..55).contains(&level(&quiet)), "{}", level(&quiet));
+    }
+}
