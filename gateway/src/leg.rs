@@ -31,9 +31,20 @@ use crate::phone::sdp::{LocalMedia, Negotiated, Offer, SdpError};
 const ROOM_BITRATE: i32 = 32_000;
 /// Opus bit rate towards a phone that negotiated Opus.
 const PHONE_OPUS_BITRATE: i32 = 24_000;
-/// The phone-side jitter buffer.
+/// The phone-side jitter buffer (in slots of [`slot_ts`]).
 const JITTER_DELAY: Duration = Duration::from_millis(40);
-const JITTER_FRAMES: usize = 25;
+const JITTER_SLOTS: usize = 50;
+
+/// The jitter buffer's slot, in RTP timestamp units: 10 ms for the
+/// sample codecs (G.711 and G.722 carry one byte per 8 kHz tick, so a packet
+/// of any multiple of 10 ms is cut into slots: phones send 10, 20, 30 or
+/// 40 ms), one 20 ms frame for Opus.
+fn slot_ts(codec: PhoneCodec) -> u32 {
+    match codec {
+        PhoneCodec::Opus => codec.ts_per_frame(),
+        _ => codec.ts_per_frame() / 2,
+    }
+}
 
 /// Why a call's media could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +149,7 @@ impl PhoneLeg {
             up: PhoneToRoom::new(codec, ROOM_BITRATE)?,
             down: RoomToPhone::with_codec(codec, PHONE_OPUS_BITRATE)?,
             sender: RtpSender::for_codec(codec, negotiated.pt, start),
-            jitter: JitterBuffer::new(codec.ts_per_frame(), JITTER_DELAY, JITTER_FRAMES),
+            jitter: JitterBuffer::new(slot_ts(codec), JITTER_DELAY, JITTER_SLOTS),
             dtmf: DtmfReceiver::new(),
             last_rx: Instant::now(),
             latched: false,
@@ -189,7 +200,7 @@ impl PhoneLeg {
                 self.latch(source);
             }
             self.last_rx = now;
-            self.jitter.push(now, h.seq, h.ts, p.payload.to_vec());
+            self.push(now, h.ts, p.payload);
         } else if Some(h.pt) == self.negotiated.dtmf_pt {
             self.last_rx = now;
             let _ = self.dtmf.receive(now, h.ts, p.payload);
@@ -198,18 +209,65 @@ impl PhoneLeg {
         self.dtmf.poll_digit().map(|d| d.key)
     }
 
+    /// Stores a packet's payload in the jitter buffer, cut into slots.
+    fn push(&mut self, now: Instant, ts: u32, payload: &[u8]) {
+        let codec = self.negotiated.codec;
+        if codec == PhoneCodec::Opus {
+            let seq = (ts / slot_ts(codec)) as u16;
+            self.jitter.push(now, seq, ts, payload.to_vec());
+            return;
+        }
+        let slot = slot_ts(codec) as usize;
+        for (i, chunk) in payload.chunks_exact(slot).enumerate() {
+            let ts = ts.wrapping_add((i * slot) as u32);
+            let seq = (ts / slot as u32) as u16;
+            self.jitter.push(now, seq, ts, chunk.to_vec());
+        }
+    }
+
+    /// The next 20 ms of phone payload from the jitter buffer: `None` while
+    /// it fills, `Some(None)` when lost, else the payload.
+    fn next_payload(&mut self, now: Instant) -> Option<Option<Vec<u8>>> {
+        if self.negotiated.codec == PhoneCodec::Opus {
+            return match self.jitter.pop(now) {
+                Playout::Waiting => None,
+                Playout::Frame(p) => Some(Some(p)),
+                Playout::Lost => Some(None),
+            };
+        }
+        // Two 10 ms slots; one lost half is filled with the other.
+        let first = match self.jitter.pop(now) {
+            Playout::Waiting => return None,
+            Playout::Frame(p) => Some(p),
+            Playout::Lost => None,
+        };
+        let second = match self.jitter.pop(now) {
+            Playout::Frame(p) => Some(p),
+            _ => None,
+        };
+        Some(match (first, second) {
+            (Some(mut a), Some(b)) => {
+                a.extend_from_slice(&b);
+                Some(a)
+            }
+            (Some(a), None) | (None, Some(a)) => Some([a.as_slice(), a.as_slice()].concat()),
+            (None, None) => None,
+        })
+    }
+
     /// The phone's next 20 ms for the room, or None while its jitter buffer
     /// fills (or after a long silence).
     pub fn uplink(&mut self, now: Instant) -> Option<Uplink<'_>> {
-        let len = match self.jitter.pop(now) {
-            Playout::Waiting => return None,
-            Playout::Frame(payload) => self
+        let len = match self.next_payload(now)? {
+            Some(payload) => self
                 .up
                 .process(&payload, &mut self.opus)
                 .or_else(|_| self.up.conceal(&mut self.opus)),
-            Playout::Lost => match self.jitter.peek_next().cloned() {
-                Some(next) => self.up.recover(&next, &mut self.opus),
-                None => self.up.conceal(&mut self.opus),
+            None => match self.jitter.peek_next().cloned() {
+                Some(next) if self.negotiated.codec == PhoneCodec::Opus => {
+                    self.up.recover(&next, &mut self.opus)
+                }
+                _ => self.up.conceal(&mut self.opus),
             },
         };
         self.opus_len = len.ok()?;
@@ -298,6 +356,77 @@ fn bind_ip(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::g711::Law;
+    use crate::media::opus::{Layout, OpusDecoder};
+    use crate::media::testutil::{dominant_freq, sine};
+    use crate::media::FRAME_48K;
+    use crate::phone::rtp::RtpHeader;
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+        m=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    /// A phone sending `ms`-millisecond PCMA packets of a 1 kHz tone is heard
+    /// in the room as that tone, whatever its packet time.
+    async fn tone_through(ms: usize) {
+        let config = SipConfig::default();
+        let sip: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let mut leg = PhoneLeg::answer(Some(OFFER), sip, &config, "x".into())
+            .await
+            .unwrap();
+        assert!(leg.answer_sdp().contains("m=audio"));
+        let tone = sine(8000, 1000.0, 12000.0, 8000 * 2);
+        let mut g711 = vec![0u8; tone.len()];
+        Law::Pcma.encode(&tone, &mut g711);
+        let per = 8 * ms;
+        let t0 = Instant::now();
+        let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let mut dec = OpusDecoder::new(Layout::Mono).unwrap();
+        let mut heard = Vec::new();
+        let mut packets = g711.chunks_exact(per).enumerate().peekable();
+        for tick in 0..90u64 {
+            let now = t0 + Duration::from_millis(20 * tick);
+            // Everything whose time has come arrives.
+            while let Some((i, chunk)) = packets.peek() {
+                if (*i * ms) as u64 > 20 * tick {
+                    break;
+                }
+                let h = RtpHeader {
+                    marker: *i == 0,
+                    pt: 8,
+                    seq: *i as u16,
+                    ts: (*i * per) as u32,
+                    ssrc: 7,
+                };
+                let mut buf = vec![0u8; 12 + chunk.len()];
+                let n = h.write(chunk, &mut buf).unwrap();
+                leg.on_packet(&buf[..n], src, now);
+                packets.next();
+            }
+            if let Some(up) = leg.uplink(now) {
+                let mut pcm = vec![0i16; FRAME_48K];
+                dec.decode(up.opus, &mut pcm).unwrap();
+                heard.extend_from_slice(&pcm);
+                assert!(up.level < 30, "level {}", up.level);
+            }
+        }
+        assert!(
+            heard.len() >= 60 * FRAME_48K,
+            "{ms} ms: {} samples",
+            heard.len()
+        );
+        assert_eq!(
+            dominant_freq(&heard[10 * FRAME_48K..], 48_000),
+            1000.0,
+            "{ms} ms packets"
+        );
+    }
+
+    #[tokio::test]
+    async fn any_packet_time_in_tens_of_milliseconds_is_heard() {
+        for ms in [10, 20, 30, 40] {
+            tone_through(ms).await;
+        }
+    }
 
     #[test]
     fn levels_follow_loudness() {
