@@ -1,20 +1,25 @@
 //! The dial-out SIP client core (RFC 3261 UAC): INVITE client transactions
 //! (§17.1.1: Timers A, B, D), digest answers to a challenged INVITE or BYE
 //! (§22.2), CANCEL (§9.1), the dialog a 2xx creates (§12, ACK §13.2.2.4) with
-//! BYE (§15.1), and the requests a callee sends in that dialog ([`super::uac_dialog`]).
+//! BYE (§15.1), and the requests a callee sends in that dialog (`uac_dialog.rs`).
 //!
 //! Sans-IO, like [`Server`](super::Server): [`Client::invite`], [`Client::cancel`]
 //! and [`Client::hangup`] act, [`Client::handle_input`] takes received messages
 //! (responses to our requests, requests in our dialogs; others are ignored) and
-//! timeouts, and [`Client::poll_output`] yields [`Transmit`]s, [`ClientEvent`]s
-//! and the next timeout. Route received messages by Call-ID with
-//! [`call_id_of`] and [`Client::owns`]. Remote input never panics the core.
+//! timeouts, and [`Client::poll_output`] yields [`Transmit`](super::Transmit)s,
+//! [`ClientEvent`]s and the next timeout. Route received messages by Call-ID
+//! with [`call_id_of`] and [`Client::owns`]. Remote input never panics the core.
 //!
 //! Choices: a call that rings longer than [`ClientConfig::ring_timeout`] is
 //! cancelled and fails with 408. A challenge is answered once per request; a
 //! second challenge fails the call. CANCEL before any provisional waits for one
 //! (§9.1), or for Timer B. A 2xx racing our CANCEL is ACKed and ended with BYE.
 //! A 2xx from another fork (other To-tag) is ACKed and sent BYE.
+//!
+//! Not handled: DNS (next hops are IP literals, else the address the INVITE
+//! went to), reliable provisionals (100rel/PRACK), UPDATE, early dialogs, a
+//! Route header for the outbound proxy (it is only the next hop), and TCP
+//! framing (the driver's job, as for the server).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -158,12 +158,7 @@ impl Core {
         extra_headers: &[(String, String)],
         now: Instant,
     ) -> Call {
-        let sent_by = self.sent_by.as_str();
-        let host = match sent_by.rsplit_once(':') {
-            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => sent_by,
-        };
-        let call_id = CallId::new(self.ids.call_id(host.trim_matches(['[', ']'])));
+        let call_id = CallId::new(self.ids.call_id(uac::host_of(&self.sent_by)));
         let local_tag = self.ids.tag();
         let from = uac::name_addr_value(self.config.from_display.as_deref(), &self.config.from_uri);
         let mut call = Call {

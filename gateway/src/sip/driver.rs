@@ -1,21 +1,28 @@
-//! A thin tokio driver around the sans-IO SIP [`Server`] core: UDP and TCP on
-//! one port (RFC 3261 §18).
+//! A thin tokio driver around the sans-IO SIP cores: the dial-in [`Server`],
+//! the dial-out [`Client`](super::Client) and an optional
+//! [`Registration`](super::Registration), on UDP and TCP on one port
+//! (RFC 3261 §18).
 //!
 //! Contract: [`Driver::start`] binds UDP and a TCP listener on the same
-//! address and spawns one task that owns the core. Datagrams and TCP messages
+//! address and spawns one task that owns the cores. Datagrams and TCP messages
 //! (framed by the end of the header section plus Content-Length, §18.3) are fed
-//! in with the time they arrived; the core's [`Transmit`]s go out on UDP or back
-//! on the TCP connection their request came over (a response for a connection
-//! that has closed is dropped: we never dial out); its timers are slept on. The
-//! application receives [`Event`]s on an unbounded channel (the core caps the
-//! calls it holds, and so the call events in flight; [`Event::Response`]s come
+//! in with the time they arrived, to the client or registration when it owns
+//! their Call-ID and to the server otherwise (`driver_client.rs`). The server's
+//! [`Transmit`]s go out on UDP or back on the TCP connection their request came
+//! over (one for a connection that has closed is dropped); the client's and
+//! registration's take an open connection to their destination or open one.
+//! The cores' timers are slept on (the earliest of the three). The
+//! application receives [`Event`]s on an unbounded channel (the cores cap the
+//! calls they hold, and so the call events in flight; [`Event::Response`]s come
 //! as fast as the network brings them, so a client of the application must
-//! keep reading) and answers, rejects, hangs up and re-negotiates calls, stops
-//! accepting new ones, or sends messages of its own (a dial-out UAC's requests
-//! and ACKs) through a cloneable [`Handle`]. Socket errors are logged and the loop goes on;
-//! a bad TCP stream closes that connection only. [`Driver::shutdown`] (or
-//! dropping the [`Driver`]) stops accepting, lets connections flush what was
-//! queued for them (up to a second) and ends the task.
+//! keep reading). Through a cloneable [`Handle`] it answers, rejects, hangs up
+//! and re-negotiates dial-in calls, stops accepting new ones, sends messages
+//! of its own, dials out ([`Handle::dial`]) and un-registers. Socket errors
+//! are logged and the loop goes on; a bad TCP stream closes that connection
+//! only. [`Driver::shutdown`] (or dropping the [`Driver`]) refuses new calls,
+//! un-registers (waiting up to [`UNREGISTER_WAIT`] for the registrar), lets
+//! connections flush what was queued for them (up to a second) and ends the
+//! task.
 
 use std::collections::HashMap;
 use std::io;
@@ -27,13 +34,23 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::client::{ClientConfig, ClientError, InviteError};
 use super::message::MAX_DATAGRAM;
+use super::register::RegisterConfig;
 use super::{CallError, CallId, Config, Event, Input, Output, Server, Transmit, Transport};
+
+#[path = "driver_client.rs"]
+mod dial_out;
+
+pub use dial_out::UNREGISTER_WAIT;
+use dial_out::{Uac, UacCommand};
 
 /// Messages queued for one TCP connection before it counts as stuck and is closed.
 const CONNECTION_QUEUE: usize = 64;
 /// How long shutdown waits for connections to flush.
 const FLUSH: Duration = Duration::from_secs(1);
+/// How long opening a TCP connection for the client or registration may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of the driver; `Default` holds the defaults.
 #[derive(Debug, Clone)]
@@ -42,8 +59,18 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Settings of the core.
     pub server: Config,
-    /// Cap on open TCP connections; further ones are closed at once.
+    /// Cap on open TCP connections (accepted and opened); further ones are
+    /// closed at once.
     pub max_connections: usize,
+    /// The dial-out client core; `None`: no dial-out ([`Handle::dial`] answers
+    /// [`CommandError::NotConfigured`]). Empty `contact` and `from_uri` (the
+    /// default) are derived from the bound address, `sip:gateway@<ip>:<port>`
+    /// and `sip:gateway@<ip>` (see `driver_client.rs` for `0.0.0.0`).
+    pub client: Option<ClientConfig>,
+    /// Registration with a registrar, started with the driver and ended at
+    /// shutdown; an empty `contact` is derived as the client's. `None` (the
+    /// default): no registration.
+    pub register: Option<RegisterConfig>,
 }
 
 impl Default for Settings {
@@ -52,6 +79,12 @@ impl Default for Settings {
             bind: SocketAddr::from(([0, 0, 0, 0], 5060)),
             server: Config::default(),
             max_connections: 1024,
+            client: Some(ClientConfig {
+                contact: String::new(),
+                from_uri: String::new(),
+                ..ClientConfig::default()
+            }),
+            register: None,
         }
     }
 }
@@ -59,15 +92,30 @@ impl Default for Settings {
 /// Errors of the [`Handle`]'s commands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
-    /// The core refused (caller's fault, not retryable).
+    /// The server core refused (caller's fault, not retryable).
     #[error(transparent)]
     Call(#[from] CallError),
+    /// The client core refused to dial (caller's fault; `TooManyCalls` is
+    /// retryable later).
+    #[error("dial-out refused: {0}")]
+    Invite(#[from] InviteError),
+    /// The client core refused to cancel or hang up (caller's fault).
+    #[error("dial-out call: {0}")]
+    Client(#[from] ClientError),
+    /// Dial-out or registration is not configured in the [`Settings`]
+    /// (caller's fault).
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    /// The registrar did not answer our un-REGISTER within
+    /// [`UNREGISTER_WAIT`]; the binding lasts until it expires (not retryable).
+    #[error("the registrar did not answer the un-REGISTER in time")]
+    Timeout,
     /// The driver has shut down (not retryable).
     #[error("the SIP driver has stopped")]
     Stopped,
 }
 
-type Reply = oneshot::Sender<Result<(), CallError>>;
+type Reply<T = ()> = oneshot::Sender<Result<T, CommandError>>;
 
 enum Command {
     Answer {
@@ -102,6 +150,8 @@ enum Command {
         transmit: Transmit,
         reply: Reply,
     },
+    /// For the client or the registration.
+    Uac(UacCommand),
 }
 
 /// The application's side of a running driver.
@@ -109,6 +159,7 @@ enum Command {
 pub struct Handle {
     commands: mpsc::Sender<Command>,
     local_addr: SocketAddr,
+    registered: watch::Receiver<bool>,
 }
 
 impl Handle {
@@ -184,9 +235,9 @@ impl Handle {
             .await
     }
 
-    /// Sends a message of the application's own (e.g. a dial-out request or
-    /// its ACK) from our port. Over TCP it goes only on an open connection
-    /// from `destination` (we never dial out); otherwise it is dropped.
+    /// Sends a message of the application's own from our port. Over TCP it
+    /// goes only on an open connection with `destination` (this opens none);
+    /// otherwise it is dropped.
     pub async fn send(
         &self,
         transport: Transport,
@@ -202,13 +253,13 @@ impl Handle {
             .await
     }
 
-    async fn command(&self, make: impl FnOnce(Reply) -> Command) -> Result<(), CommandError> {
+    async fn command<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CommandError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(make(reply))
             .await
             .map_err(|_| CommandError::Stopped)?;
-        Ok(answer.await.map_err(|_| CommandError::Stopped)??)
+        answer.await.map_err(|_| CommandError::Stopped)?
     }
 }
 
@@ -222,10 +273,13 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Binds UDP and TCP on `settings.bind` and starts the driver task.
+    /// Binds UDP and TCP on `settings.bind` and starts the driver task (and
+    /// the registration, if configured). An invalid client or registration
+    /// setting fails with [`io::ErrorKind::InvalidInput`], naming its key.
     pub async fn start(settings: Settings) -> io::Result<(Driver, mpsc::UnboundedReceiver<Event>)> {
         let (udp, listener) = bind(settings.bind).await?;
         let local_addr = udp.local_addr()?;
+        let (uac, registered) = Uac::new(settings.client, settings.register, local_addr)?;
         tracing::info!(%local_addr, "SIP listening on UDP and TCP");
         let (commands_tx, commands) = mpsc::channel(64);
         let (inbound_tx, inbound) = mpsc::channel(256);
@@ -233,6 +287,8 @@ impl Driver {
         let (stop, stopped) = watch::channel(false);
         let core = Loop {
             server: Server::new(settings.server),
+            server_at: None,
+            uac,
             udp,
             listener,
             conns: HashMap::new(),
@@ -246,6 +302,7 @@ impl Driver {
         let handle = Handle {
             commands: commands_tx,
             local_addr,
+            registered,
         };
         Ok((Driver { handle, stop, task }, events))
     }
@@ -258,7 +315,8 @@ impl Driver {
         self.handle.local_addr
     }
 
-    /// Stops accepting, flushes connections and waits for the task to end.
+    /// Refuses new calls, un-registers, flushes connections and waits for the
+    /// task to end (a few seconds at most).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
@@ -297,6 +355,9 @@ enum Inbound {
 /// The task that owns the core.
 struct Loop {
     server: Server,
+    /// The server's last timeout.
+    server_at: Option<Instant>,
+    uac: Uac,
     udp: UdpSocket,
     listener: TcpListener,
     conns: HashMap<SocketAddr, Conn>,
@@ -315,24 +376,32 @@ impl Loop {
         mut stop: watch::Receiver<bool>,
     ) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        let mut deadline: Option<Instant> = None;
+        self.uac.start(Instant::now());
+        let mut deadline = self.drain().await;
+        // Set at shutdown: until when to wait for the un-REGISTER.
+        let mut closing: Option<Instant> = None;
         loop {
+            if closing.is_some_and(|until| self.uac.is_unregistered() || Instant::now() >= until) {
+                break;
+            }
+            let wake = [deadline, closing].into_iter().flatten().min();
             let timer = async {
-                match deadline {
+                match wake {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                // A change (shutdown) or a dropped Driver both end the loop.
-                _ = stop.changed() => break,
+                // A change (shutdown) or a dropped Driver both start the end.
+                _ = stop.changed(), if closing.is_none() => {
+                    self.server.set_accepting(false);
+                    match self.uac.shutdown(Instant::now()) {
+                        Some(until) => closing = Some(until),
+                        None => break,
+                    }
+                }
                 received = self.udp.recv_from(&mut buf) => match received {
-                    Ok((n, source)) => self.server.handle_input(Input::Receive {
-                        now: Instant::now(),
-                        transport: Transport::Udp,
-                        source,
-                        data: &buf[..n],
-                    }),
+                    Ok((n, source)) => self.receive(Transport::Udp, source, &buf[..n]),
                     Err(e) => tracing::warn!(error = %e, "SIP UDP receive failed"),
                 },
                 accepted = self.listener.accept() => match accepted {
@@ -344,12 +413,7 @@ impl Loop {
                     }
                 },
                 Some(message) = inbound.recv() => match message {
-                    Inbound::Message { peer, data } => self.server.handle_input(Input::Receive {
-                        now: Instant::now(),
-                        transport: Transport::Tcp,
-                        source: peer,
-                        data: &data,
-                    }),
+                    Inbound::Message { peer, data } => self.receive(Transport::Tcp, peer, &data),
                     Inbound::Closed { peer, id } => {
                         if self.conns.get(&peer).is_some_and(|c| c.id == id) {
                             self.conns.remove(&peer);
@@ -357,7 +421,12 @@ impl Loop {
                     }
                 },
                 Some(command) = commands.recv() => self.command(command),
-                () = timer => self.server.handle_input(Input::Timeout(Instant::now())),
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Err(e) = joined {
+                        tracing::error!(error = %e, "SIP TCP connection task failed");
+                    }
+                }
+                () = timer => self.timeout(Instant::now()),
             }
             deadline = self.drain().await;
         }
@@ -365,19 +434,75 @@ impl Loop {
         self.close().await;
     }
 
+    /// Hands a received message to the core that owns its Call-ID.
+    fn receive(&mut self, transport: Transport, source: SocketAddr, data: &[u8]) {
+        let now = Instant::now();
+        if !self.uac.receive(now, transport, source, data) {
+            self.server.handle_input(Input::Receive {
+                now,
+                transport,
+                source,
+                data,
+            });
+        }
+    }
+
+    /// Feeds the time to the cores whose timeout has come.
+    fn timeout(&mut self, now: Instant) {
+        if self.server_at.is_some_and(|at| at <= now) {
+            self.server.handle_input(Input::Timeout(now));
+        }
+        self.uac.timeout(now);
+    }
+
     fn accept(&mut self, stream: TcpStream, peer: SocketAddr) {
-        if self.conns.len() >= self.max_connections {
-            tracing::warn!(%peer, "too many SIP TCP connections; closing the new one");
+        let Some((id, queued)) = self.open(peer) else {
             return;
+        };
+        let inbound = self.inbound_tx.clone();
+        self.tasks
+            .spawn(connection(stream, peer, id, inbound, queued));
+        tracing::debug!(%peer, "SIP TCP connection accepted");
+    }
+
+    /// Opens a TCP connection to `peer` for a request of the client or the
+    /// registration; `first` is queued at once, and is lost (as are later
+    /// messages) if the connection fails: the core's timers then give up.
+    fn connect(&mut self, peer: SocketAddr, first: Vec<u8>) {
+        let Some((id, queued)) = self.open(peer) else {
+            return;
+        };
+        if let Some(conn) = self.conns.get(&peer) {
+            // A fresh queue has room.
+            let _ = conn.out.try_send(first);
+        }
+        let inbound = self.inbound_tx.clone();
+        self.tasks.spawn(async move {
+            let connecting = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer));
+            let failed = match connecting.await {
+                Ok(Ok(stream)) => {
+                    tracing::debug!(%peer, "SIP TCP connection opened");
+                    return connection(stream, peer, id, inbound, queued).await;
+                }
+                Ok(Err(e)) => e,
+                Err(_) => io::Error::from(io::ErrorKind::TimedOut),
+            };
+            tracing::warn!(%peer, error = %failed, "SIP TCP connect failed");
+            let _ = inbound.send(Inbound::Closed { peer, id }).await;
+        });
+    }
+
+    /// Registers a new connection with `peer`, unless there are too many.
+    fn open(&mut self, peer: SocketAddr) -> Option<(u64, mpsc::Receiver<Vec<u8>>)> {
+        if self.conns.len() >= self.max_connections {
+            tracing::warn!(%peer, "too many SIP TCP connections; refusing another");
+            return None;
         }
         self.next_conn += 1;
         let id = self.next_conn;
         let (out, queued) = mpsc::channel(CONNECTION_QUEUE);
         self.conns.insert(peer, Conn { id, out });
-        let inbound = self.inbound_tx.clone();
-        self.tasks
-            .spawn(connection(stream, peer, id, inbound, queued));
-        tracing::debug!(%peer, "SIP TCP connection accepted");
+        Some((id, queued))
     }
 
     fn command(&mut self, command: Command) {
@@ -412,27 +537,42 @@ impl Loop {
                 self.server.transmit(transmit);
                 (Ok(()), reply)
             }
+            Command::Uac(command) => return self.uac.command(command, now),
         };
         // The application may have stopped waiting; the core has acted anyway.
-        let _ = reply.send(result);
+        let _ = reply.send(result.map_err(CommandError::from));
     }
 
-    /// Sends and hands over everything the core has; returns its next timeout.
+    /// Sends and hands over everything the cores have; returns their next timeout.
     async fn drain(&mut self) -> Option<Instant> {
         loop {
             match self.server.poll_output() {
-                Output::Transmit(transmit) => self.transmit(transmit).await,
-                Output::Event(event) => {
-                    if self.events.send(event).is_err() {
-                        tracing::debug!("SIP event dropped: the application stopped listening");
-                    }
+                Output::Transmit(transmit) => self.transmit(transmit, false).await,
+                Output::Event(event) => self.emit(event),
+                Output::Timeout(at) => {
+                    self.server_at = at;
+                    break;
                 }
-                Output::Timeout(at) => return at,
             }
+        }
+        let uac_at = loop {
+            match self.uac.poll_output() {
+                Output::Transmit(transmit) => self.transmit(transmit, true).await,
+                Output::Event(event) => self.emit(event),
+                Output::Timeout(at) => break at,
+            }
+        };
+        [self.server_at, uac_at].into_iter().flatten().min()
+    }
+
+    fn emit(&self, event: Event) {
+        if self.events.send(event).is_err() {
+            tracing::debug!("SIP event dropped: the application stopped listening");
         }
     }
 
-    async fn transmit(&mut self, transmit: Transmit) {
+    /// Sends over UDP, or TCP (opening a connection only when `may_connect`).
+    async fn transmit(&mut self, transmit: Transmit, may_connect: bool) {
         let destination = transmit.destination;
         match transmit.transport {
             Transport::Udp => {
@@ -442,7 +582,10 @@ impl Loop {
             }
             Transport::Tcp => {
                 let Some(conn) = self.conns.get(&destination) else {
-                    tracing::debug!(%destination, "SIP TCP connection gone; response dropped");
+                    match may_connect {
+                        true => self.connect(destination, transmit.contents),
+                        false => tracing::debug!(%destination, "SIP TCP connection gone; dropped"),
+                    }
                     return;
                 };
                 if let Err(e) = conn.out.try_send(transmit.contents) {
@@ -455,6 +598,7 @@ impl Loop {
     }
 
     async fn close(mut self) {
+        self.uac.stopped();
         // Dropping the senders tells each connection to flush and close.
         self.conns.clear();
         let flushed = tokio::time::timeout(FLUSH, async {

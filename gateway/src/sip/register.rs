@@ -182,8 +182,7 @@ impl Registration {
             });
         }
         let mut ids = Ids::new(config.seed);
-        let host = sent_by.split(':').next().unwrap_or_default();
-        let call_id = ids.call_id(host);
+        let call_id = ids.call_id(uac::host_of(&sent_by));
         let from_tag = ids.tag();
         Ok(Self {
             expires: config.expires,

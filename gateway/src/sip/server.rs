@@ -20,7 +20,7 @@ use super::dialog_client::{ClientTx, Resend};
 use super::dialog_timer::{self, Negotiated};
 use super::message::{self, name_addr, Reject, Request};
 use super::response::build;
-use super::{CallError, CallId};
+use super::{CallError, CallId, ClientEvent, RegisterEvent};
 
 pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
 /// Extensions we support (RFC 4028 session timers).
@@ -168,12 +168,20 @@ pub enum Event {
         digit: char,
     },
     /// A response the core has no transaction for (for a client of the
-    /// application, e.g. dial-out or REGISTER), as received.
+    /// application, e.g. dial-out or REGISTER), as received. The driver
+    /// routes responses of its own [`Client`](super::Client) and
+    /// [`Registration`](super::Registration) to them, never here.
     Response {
         transport: Transport,
         source: SocketAddr,
         data: Vec<u8>,
     },
+    /// A dial-out call's event, raised by the [driver](super::driver)'s
+    /// [`Client`](super::Client) (never by this core).
+    Dial(ClientEvent),
+    /// The registration's event, raised by the [driver](super::driver)'s
+    /// [`Registration`](super::Registration) (never by this core).
+    Registration(RegisterEvent),
 }
 
 /// What the driver drains.

@@ -100,6 +100,15 @@ pub(crate) fn host_port(uri: &str) -> Option<&str> {
     Some(&rest[..end]).filter(|h| !h.is_empty())
 }
 
+/// The host of a Via sent-by (`host[:port]`), without brackets, for Call-IDs.
+pub(crate) fn host_of(sent_by: &str) -> &str {
+    let host = match sent_by.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => sent_by,
+    };
+    host.trim_matches(['[', ']'])
+}
+
 /// The socket address a SIP URI names, when its host is an IP literal (we do
 /// no DNS here; the caller falls back to an address it knows).
 pub(crate) fn uri_addr(uri: &str) -> Option<SocketAddr> {
@@ -262,6 +271,9 @@ mod tests {
             "[2001:db8::1]:5061".parse().ok()
         );
         assert_eq!(uri_addr("sip:bob@proxy.example.com"), None);
+        assert_eq!(host_of("192.0.2.1:5060"), "192.0.2.1");
+        assert_eq!(host_of("[2001:db8::1]:5060"), "2001:db8::1");
+        assert_eq!(host_of("gw.example.com"), "gw.example.com");
     }
 
     #[test]
