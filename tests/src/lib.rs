@@ -21,6 +21,7 @@ pub mod meeting;
 pub mod moto;
 pub mod node;
 pub mod page;
+pub mod phone;
 pub mod plane;
 pub mod ports;
 pub mod process;
