@@ -46,6 +46,9 @@ pub struct SipConfig {
     pub outbound_proxy: String,
     /// Registration to the trunk (digest credentials), when `user` is set.
     pub register: RegisterConfig,
+    /// Send media to where the phone's RTP comes from rather than to the
+    /// address in its SDP (phones behind NAT without a SIP ALG).
+    pub symmetric_rtp: bool,
 }
 
 impl Default for SipConfig {
@@ -60,6 +63,7 @@ impl Default for SipConfig {
             trunk_domain: String::new(),
             outbound_proxy: String::new(),
             register: RegisterConfig::default(),
+            symmetric_rtp: false,
         }
     }
 }

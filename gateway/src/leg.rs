@@ -10,7 +10,7 @@
 //! room (decoded, FEC-recovered or concealed, then Opus), and
 //! [`PhoneLeg::downlink`] sends the room's mix for the caller. Media is sent
 //! to the address in the SDP, or to where the phone's RTP comes from once it
-//! arrives (symmetric RTP, for phones behind NAT).
+//! arrives when `sip.symmetric_rtp` is on (phones behind NAT).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use crate::media::opus::MAX_PACKET;
 use crate::phone::codec::PhoneCodec;
 use crate::phone::dtmf::DtmfReceiver;
 use crate::phone::rtp::{RtpPacket, RtpSender, StreamStart};
-use crate::phone::sdp::{LocalMedia, Negotiated, Offer, SdpError};
+use crate::phone::sdp::{parse_answer, LocalMedia, Negotiated, Offer, SdpError};
 
 /// Opus bit rate towards the room for a phone caller (mono voice).
 const ROOM_BITRATE: i32 = 32_000;
@@ -70,6 +70,30 @@ impl LegError {
     }
 }
 
+/// A dial-out leg waiting for the callee's answer.
+pub struct PendingLeg {
+    socket: UdpSocket,
+    local: LocalMedia,
+    offer: String,
+    symmetric: bool,
+}
+
+impl PendingLeg {
+    /// Our SDP offer.
+    pub fn offer_sdp(&self) -> &str {
+        &self.offer
+    }
+
+    /// The callee answered with `answer`: the leg is ready.
+    pub fn answered(self, answer: &str, display: String) -> Result<PhoneLeg, LegError> {
+        let negotiated = parse_answer(answer)?;
+        let mut leg = PhoneLeg::new(self.socket, negotiated, self.offer, display)?;
+        leg.local = Some(self.local);
+        leg.latched = !self.symmetric;
+        Ok(leg)
+    }
+}
+
 /// The frame a phone sent for the room, this tick.
 pub struct Uplink<'a> {
     /// Opus for the room.
@@ -95,7 +119,8 @@ pub struct PhoneLeg {
     jitter: JitterBuffer<Vec<u8>>,
     dtmf: DtmfReceiver,
     last_rx: Instant,
-    /// The phone's first RTP packet set `remote`.
+    /// `remote` is settled: by the SDP (symmetric RTP off), or by the
+    /// phone's first RTP packet.
     latched: bool,
     opus: Vec<u8>,
     opus_len: usize,
@@ -124,7 +149,31 @@ impl PhoneLeg {
         let answer = offer.answer(&local)?;
         let mut leg = Self::new(socket, answer.negotiated, answer.sdp, display)?;
         leg.local = Some(local);
+        leg.latched = !config.symmetric_rtp;
         Ok(leg)
+    }
+
+    /// A leg for dial-out: binds the RTP socket towards `trunk` and makes
+    /// our offer; [`PendingLeg::answered`] completes it.
+    pub async fn offer(
+        sip_local: SocketAddr,
+        config: &SipConfig,
+        trunk: IpAddr,
+    ) -> Result<PendingLeg, LegError> {
+        let ip = media_ip(config, sip_local, trunk);
+        let socket = UdpSocket::bind(SocketAddr::new(bind_ip(ip), 0)).await?;
+        let local = LocalMedia {
+            addr: ip,
+            port: socket.local_addr()?.port(),
+            session_id: rand::random::<u32>().into(),
+            session_version: 1,
+        };
+        Ok(PendingLeg {
+            offer: local.offer(),
+            socket,
+            local,
+            symmetric: config.symmetric_rtp,
+        })
     }
 
     fn new(

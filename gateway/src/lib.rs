@@ -54,6 +54,80 @@ pub fn stats(calls: usize, rooms: usize, max_calls: usize, draining: bool) -> Co
     stats
 }
 
+/// Resolves `host:port` (a name or an address).
+async fn resolve(key: &str, value: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let found = tokio::net::lookup_host(value)
+        .await
+        .map_err(|e| anyhow::anyhow!("{key}: cannot resolve {value}: {e}"))?
+        .next();
+    found
+        .map(Some)
+        .ok_or_else(|| anyhow::anyhow!("{key}: {value} has no address"))
+}
+
+/// The SIP driver's settings from the config: the server core, the
+/// dial-out client (through `sip.outbound_proxy`, answering the trunk's
+/// challenges with the registration's credentials) and the registration.
+pub async fn sip_settings(config: &Config) -> anyhow::Result<sip::driver::Settings> {
+    let c = &config.sip;
+    let proxy = resolve("sip.outbound_proxy", &c.outbound_proxy).await?;
+    let r = &c.register;
+    let credentials =
+        (!r.user.is_empty()).then(|| sip::Credentials::new(r.user.clone(), r.password.clone()));
+    let client = sip::ClientConfig {
+        outbound_proxy: proxy,
+        credentials: credentials.clone(),
+        max_calls: c.max_calls,
+        ..sip::ClientConfig::default()
+    };
+    let register = match credentials {
+        None => None,
+        Some(credentials) => {
+            let key = if r.registrar.is_empty() {
+                "sip.trunk"
+            } else {
+                "sip.register.registrar"
+            };
+            let text = if r.registrar.is_empty() {
+                &c.trunk
+            } else {
+                &r.registrar
+            };
+            let registrar = resolve(key, text)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("{key}: needed for registration"))?;
+            let host = text.rsplit_once(':').map_or(text.as_str(), |(h, _)| h);
+            let domain = if r.domain.is_empty() { host } else { &r.domain };
+            Some(sip::RegisterConfig {
+                registrar,
+                aor: format!("sip:{}@{domain}", r.user),
+                registrar_uri: format!("sip:{domain}"),
+                contact: String::new(),
+                credentials,
+                expires: r.expires_s,
+                outbound_proxy: proxy,
+                ..sip::RegisterConfig::default()
+            })
+        }
+    };
+    Ok(sip::driver::Settings {
+        bind: c.listen.parse()?,
+        server: sip::Config {
+            room_header: config.dial_in.room_header.clone(),
+            max_calls: c.max_calls,
+            session_expires: Duration::from_secs(c.session_expires_s.into()),
+            tag_seed: rand::random(),
+            ..sip::Config::default()
+        },
+        client: Some(client),
+        register,
+        ..sip::driver::Settings::default()
+    })
+}
+
 /// The brewery stats of an idle gateway.
 pub fn idle_stats() -> ColibriStats {
     stats(0, 0, 1, false)
@@ -96,17 +170,12 @@ pub async fn run_with(
             let _ = axum::serve(listener, app).await;
         });
     }
-    let settings = sip::driver::Settings {
-        bind: config.sip.listen.parse()?,
-        server: sip::Config {
-            room_header: config.dial_in.room_header.clone(),
-            max_calls: config.sip.max_calls,
-            session_expires: Duration::from_secs(config.sip.session_expires_s.into()),
-            tag_seed: rand::random(),
-            ..sip::Config::default()
-        },
-        ..sip::driver::Settings::default()
-    };
+    let settings = sip_settings(&config).await?;
+    if settings.register.is_some() {
+        metrics
+            .registration_configured
+            .store(true, Ordering::Relaxed);
+    }
     let (driver, mut sip_events) = sip::driver::Driver::start(settings).await?;
     let sip = driver.handle();
     bound(Bound {
@@ -116,7 +185,7 @@ pub async fn run_with(
     let session = SessionConfig {
         identities: vec![("client".into(), "bot".into(), "sip gateway".into())],
         features: [proto::ns::feature::JIGASI.to_owned()].into(),
-        iq_namespaces: Default::default(),
+        iq_namespaces: [proto::ns::RAYO.to_owned()].into_iter().collect(),
         iq_timeout: config.xmpp.iq_timeout(),
     };
     let (handle, mut events, task) = xmpp_session::spawn(config.xmpp.clone(), session)?;
@@ -142,11 +211,21 @@ pub async fn run_with(
                 Some(xmpp_session::Event::Online { .. }) => metrics.online.store(true, Ordering::Relaxed),
                 Some(xmpp_session::Event::Offline) => metrics.online.store(false, Ordering::Relaxed),
                 Some(xmpp_session::Event::RoomJoined { room: r, .. }) if r == room => tracing::info!(%room, "in the brewery"),
+                Some(xmpp_session::Event::IqRequest(req)) => manager.on_rayo(&handle, req),
                 Some(ev) => tracing::debug!(?ev, "xmpp event"),
             },
-            Some(ev) = sip_events.recv() => manager.on_sip(ev).await,
+            Some(ev) = sip_events.recv() => match ev {
+                sip::Event::Registration(r) => {
+                    tracing::info!(?r, "registration");
+                    let up = matches!(r, sip::RegisterEvent::Registered { .. });
+                    metrics.registered.store(up, Ordering::Relaxed);
+                }
+                ev => manager.on_sip(ev).await,
+            },
             Some(d) = inputs.departures.recv() => manager.on_departure(d).await,
             Some((id, outcome, answered)) = inputs.done.recv() => manager.on_done(id, outcome, answered).await,
+            Some(r) = inputs.dial_requests.recv() => manager.on_dial_request(r).await,
+            Some((nick, outcome)) = inputs.dial_done.recv() => manager.on_dial_done(nick, outcome),
             _ = tick.tick() => {
                 let now = (manager.active(), metrics.rooms_active.load(Ordering::Relaxed) as usize, drain_deadline.is_some());
                 if now != published {

@@ -63,6 +63,8 @@ pub enum MeetingEvent {
     },
     /// A moderator removed us from the room; `Ended` follows.
     Kicked,
+    /// A Rayo `<hangup/>` IQ (a moderator ends a dial-out call); answered.
+    HangupRequested,
     Ended(String),
 }
 
@@ -110,7 +112,7 @@ impl Meeting {
             status,
         } = o;
         let session = SessionConfig {
-            iq_namespaces: [proto::ns::JINGLE, proto::ns::MUTE_AUDIO]
+            iq_namespaces: [proto::ns::JINGLE, proto::ns::MUTE_AUDIO, proto::ns::RAYO]
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
@@ -164,8 +166,8 @@ impl Meeting {
             loop {
                 match events.recv().await {
                     Some(Event::IqRequest(req)) => {
-                        if req.payload.is("mute", proto::ns::MUTE_AUDIO) {
-                            mute_request(&handle, &out, req);
+                        if !req.payload.is("jingle", proto::ns::JINGLE) {
+                            service_request(&handle, &out, req);
                             continue;
                         }
                         let jingle = match Jingle::try_from(&req.payload) {
@@ -315,12 +317,27 @@ fn person(o: &Occupant) -> Person {
     }
 }
 
-/// A mute IQ from the focus: answered, then reported.
-fn mute_request(
+/// A mute IQ from the focus, or a Rayo hangup: answered, then reported.
+fn service_request(
     handle: &Handle,
     out: &mpsc::UnboundedSender<MeetingEvent>,
     req: xmpp_session::IncomingIq,
 ) {
+    if req.payload.ns() == proto::ns::RAYO {
+        match proto::rayo::RayoIq::try_from(&req.payload) {
+            Ok(proto::rayo::RayoIq::Hangup(_)) => {
+                handle.reply(req, Ok(None));
+                let _ = out.send(MeetingEvent::HangupRequested);
+            }
+            Ok(_) => handle.reply_error(
+                req,
+                DefinedCondition::FeatureNotImplemented,
+                "only hangup is understood here",
+            ),
+            Err(e) => handle.reply_error(req, DefinedCondition::BadRequest, &e.to_string()),
+        }
+        return;
+    }
     match proto::mute::MuteIq::try_from(&req.payload) {
         Ok(m) => {
             handle.reply(req, Ok(None));
@@ -359,8 +376,8 @@ async fn pump(
 ) {
     while let Some(ev) = events.recv().await {
         match ev {
-            Event::IqRequest(req) if req.payload.is("mute", proto::ns::MUTE_AUDIO) => {
-                mute_request(&handle, &out, req)
+            Event::IqRequest(req) if !req.payload.is("jingle", proto::ns::JINGLE) => {
+                service_request(&handle, &out, req)
             }
             Event::IqRequest(req) => match Jingle::try_from(&req.payload) {
                 Ok(j) => {

@@ -53,7 +53,7 @@ pub async fn run(
             Err(why) => return Outcome::Hangup(why),
         },
     };
-    match join(&shared, &call_id, phone.display(), &room).await {
+    match join(&shared, &call_id, phone.display(), &room, None, "connected").await {
         Ok((meeting, events, nick)) => {
             let caller = Caller {
                 call_id: call_id.clone(),
@@ -76,18 +76,21 @@ pub async fn run(
     }
 }
 
-/// The caller's participant joins `room`.
+/// The caller's participant joins `room` as `nick` (a new one by default),
+/// showing `status`.
 pub(super) async fn join(
     shared: &Shared,
     call_id: &CallId,
     display: String,
     room: &RoomAddress,
+    nick: Option<String>,
+    status: &str,
 ) -> anyhow::Result<(
     Meeting,
     mpsc::UnboundedReceiver<participant::MeetingEvent>,
     String,
 )> {
-    let nick = super::new_nick();
+    let nick = nick.unwrap_or_else(super::new_nick);
     let c = &shared.config;
     let focus = jid::Jid::new(&c.meeting.focus).map_err(|e| anyhow!("meeting.focus: {e}"))?;
     let bind_ip = c.meeting.bind_ip.parse().ok();
@@ -100,12 +103,12 @@ pub(super) async fn join(
         bind_ip,
         features: crate::presence::caller_features(),
         presence: crate::presence::caller(&display, false),
-        status: Some("connected".into()),
+        status: Some(status.into()),
     })
     .await?;
     meeting.set_presence(
         crate::presence::caller(&display, false),
-        Some("connected".into()),
+        Some(status.into()),
     );
     Ok((meeting, events, nick))
 }

@@ -12,6 +12,7 @@
 //! phone hangs up.
 
 pub mod dial_in;
+pub mod dial_out;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,10 @@ pub struct Shared {
     pub ivr_config: IvrConfig,
     rooms: Mutex<HashMap<String, RoomHandle>>,
     departures: mpsc::UnboundedSender<Departure>,
+    /// The SIP socket's address (our media address follows it).
+    pub sip_local: std::net::SocketAddr,
+    /// Where dial-out INVITEs go.
+    pub trunk: Option<std::net::SocketAddr>,
     /// Our SDP answer and media per call (re-offers are answered from it).
     answers: Mutex<HashMap<CallId, (String, Option<LocalMedia>)>>,
 }
@@ -109,12 +114,22 @@ pub struct Manager {
     sip: SipHandle,
     calls: HashMap<CallId, Stage>,
     done_tx: mpsc::UnboundedSender<(CallId, dial_in::Outcome, bool)>,
+    /// Dial-out tasks before their call is in a room, by nick.
+    dialing: HashMap<String, tokio::task::AbortHandle>,
+    /// Dial-out calls not yet answered: their SIP events go to the task.
+    dials: HashMap<CallId, mpsc::UnboundedSender<crate::sip::client::ClientEvent>>,
+    /// Answered dial-out calls (ended with the client's BYE).
+    outbound: std::collections::HashSet<CallId>,
+    dial_tx: mpsc::UnboundedSender<dial_out::DialRequest>,
+    dial_done_tx: mpsc::UnboundedSender<(String, dial_out::DialOutcome)>,
 }
 
 /// What the manager's loop must also watch.
 pub struct ManagerInputs {
     pub departures: mpsc::UnboundedReceiver<Departure>,
     pub done: mpsc::UnboundedReceiver<(CallId, dial_in::Outcome, bool)>,
+    pub dial_requests: mpsc::UnboundedReceiver<dial_out::DialRequest>,
+    pub dial_done: mpsc::UnboundedReceiver<(String, dial_out::DialOutcome)>,
 }
 
 impl Manager {
@@ -126,6 +141,9 @@ impl Manager {
     ) -> (Manager, ManagerInputs) {
         let (departures_tx, departures) = mpsc::unbounded_channel();
         let (done_tx, done) = mpsc::unbounded_channel();
+        let (dial_tx, dial_requests) = mpsc::unbounded_channel();
+        let (dial_done_tx, dial_done) = mpsc::unbounded_channel();
+        let trunk = config.sip.trunk.parse().ok();
         let shared = Shared {
             mapper: config.dial_in.mapper.clone().map(Arc::new),
             ivr_config: config.dial_in.ivr.clone(),
@@ -135,6 +153,8 @@ impl Manager {
             rooms: Mutex::new(HashMap::new()),
             departures: departures_tx,
             answers: Mutex::new(HashMap::new()),
+            sip_local: sip.local_addr(),
+            trunk,
         };
         (
             Manager {
@@ -142,8 +162,18 @@ impl Manager {
                 sip,
                 calls: HashMap::new(),
                 done_tx,
+                dialing: HashMap::new(),
+                dials: HashMap::new(),
+                outbound: Default::default(),
+                dial_tx,
+                dial_done_tx,
             },
-            ManagerInputs { departures, done },
+            ManagerInputs {
+                departures,
+                done,
+                dial_requests,
+                dial_done,
+            },
         )
     }
 
@@ -175,6 +205,7 @@ impl Manager {
                 tracing::info!(%call_id, ?reason, "the phone side ended");
                 self.phone_ended(&call_id, reason);
             }
+            SipEvent::Dial(ev) => self.on_dial_event(ev),
             SipEvent::Dtmf { call_id, digit } => {
                 if let Some(Stage::Task { digits, .. }) = self.calls.get(&call_id) {
                     let _ = digits.send(digit);
@@ -321,13 +352,17 @@ impl Manager {
     pub async fn on_departure(&mut self, d: Departure) {
         let m = &self.shared.metrics;
         match d.reason {
-            LeaveReason::Kicked => Metrics::add(&m.kicked_total),
+            LeaveReason::Kicked | LeaveReason::HungUp => Metrics::add(&m.kicked_total),
             LeaveReason::PhoneSilent(_) => Metrics::add(&m.inactivity_ends_total),
             LeaveReason::Ended(_) => {}
         }
         tracing::info!(call_id = %d.call_id, reason = ?d.reason, "hanging up");
         if self.calls.remove(&d.call_id).is_some() {
-            let _ = self.sip.hangup(&d.call_id).await;
+            if self.outbound.remove(&d.call_id) {
+                let _ = self.sip.hangup_dial(&d.call_id).await;
+            } else {
+                let _ = self.sip.hangup(&d.call_id).await;
+            }
         }
         self.shared.forget_answer(&d.call_id);
         self.set_active();

@@ -119,7 +119,18 @@ struct Current {
 pub struct DtmfReceiver {
     current: Option<Current>,
     digits: VecDeque<Digit>,
+    /// Timestamps of the last few events (and when they were last heard),
+    /// whose late packets are ignored.
+    earlier: VecDeque<(u32, Instant)>,
 }
+
+/// How many past events' timestamps are remembered.
+const EARLIER: usize = 4;
+
+/// A packet with an old event's timestamp this long after that event was
+/// last heard is a new key press, not a late packet (reordering is a few
+/// tens of milliseconds; key presses are at least ~100 ms apart).
+const REPLAY_GAP: Duration = Duration::from_millis(80);
 
 impl DtmfReceiver {
     /// A receiver that has heard nothing yet.
@@ -132,7 +143,11 @@ impl DtmfReceiver {
     pub fn receive(&mut self, now: Instant, ts: u32, payload: &[u8]) -> Result<(), DtmfError> {
         let ev = TelephoneEvent::parse(payload)?;
         if let Some(cur) = &mut self.current {
-            if cur.ts == ts {
+            let quiet = now.saturating_duration_since(cur.last_heard);
+            // A press starts with a packet without the end bit; late end
+            // packets are never a new press.
+            let new_press = !ev.end;
+            if cur.ts == ts && !(cur.done && quiet > REPLAY_GAP && new_press) {
                 cur.last_heard = now;
                 cur.duration = cur.duration.max(ev.duration);
                 if ev.end {
@@ -140,12 +155,21 @@ impl DtmfReceiver {
                 }
                 return Ok(());
             }
-            if (ts.wrapping_sub(cur.ts) as i32) < 0 {
+            let late = self.earlier.iter().any(|(t, heard)| {
+                *t == ts && (ev.end || now.saturating_duration_since(*heard) <= REPLAY_GAP)
+            });
+            if late {
                 // A late packet of an earlier event: already dealt with.
                 return Ok(());
             }
-            // A newer event: if the last one never ended, it did now.
+            // Another event. Timestamps need not grow, nor differ: recorded
+            // key presses played back to back jump backwards and repeat. If
+            // the last event never ended, it did now.
             Self::report(&mut self.digits, cur, false);
+            if self.earlier.len() == EARLIER {
+                self.earlier.pop_front();
+            }
+            self.earlier.push_back((cur.ts, cur.last_heard));
         }
         let cur = self.current.insert(Current {
             ts,

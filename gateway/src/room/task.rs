@@ -39,6 +39,8 @@ pub struct Caller {
 pub enum LeaveReason {
     /// A moderator removed the participant.
     Kicked,
+    /// A moderator hung the call up (Rayo hangup).
+    HungUp,
     /// No RTP from the phone for the inactivity timeout.
     PhoneSilent(Duration),
     /// The participant's session ended (focus, XMPP or WebRTC leg).
@@ -217,10 +219,13 @@ fn on_meeting_event(
         MeetingEvent::AudioMute { muted, actor } => {
             tracing::info!(call_id = %m.call_id, muted, ?actor, "moderator mute");
             m.muted = muted;
-            m.meeting
-                .set_presence(crate::presence::caller(&m.phone.display(), muted), None);
+            m.meeting.set_presence(
+                crate::presence::caller(&m.phone.display(), muted),
+                Some("connected".into()),
+            );
         }
         MeetingEvent::Kicked => return Some(LeaveReason::Kicked),
+        MeetingEvent::HangupRequested => return Some(LeaveReason::HungUp),
         MeetingEvent::Media(RtcEvent::Closed(why)) | MeetingEvent::Ended(why) => {
             return Some(LeaveReason::Ended(why))
         }

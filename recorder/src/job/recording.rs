@@ -233,6 +233,7 @@ impl Recording {
             MeetingEvent::Bridge(_)
             | MeetingEvent::AudioMute { .. }
             | MeetingEvent::Kicked
+            | MeetingEvent::HangupRequested
             | MeetingEvent::Ended(_) => {}
         }
     }

@@ -1,0 +1,429 @@
+//! Dial-in through the real gateway: a private Prosody, the sfu in process
+//! (focus, media plane, conference mapper), the gateway in process, a
+//! webrtcbin participant in the room, and sipp as the phone (playing a
+//! G.711 tone it reads from a pcap, sending its RTP; the gateway's RTP goes
+//! to an [`RtpSink`] the SDP names, which decodes it).
+//!
+//! - With the room header the caller is in the room: the web participant
+//!   hears the phone's tone, the phone hears the web participant's tone.
+//! - Without it the caller hears the PIN prompt, types the room's PIN as
+//!   RFC 4733 digits and is in the room; three wrong PINs end the call
+//!   with the gateway's BYE.
+//! - A moderator's mute of the phone participant silences it in the room.
+//! - A caller that vanishes without BYE leaves the room within the RTP
+//!   inactivity timeout.
+
+use std::time::Duration;
+
+use jid::{BareJid, Jid};
+use tests::gateway::InProcessGateway;
+use tests::meeting::{has_tone, owners, xmpp, InProcessSfu};
+use tests::phone::{dial_in, write_tone_pcap, DialIn, Law, Media, RtpSink, Step};
+use tests::webrtc::{MediaConfig, StreamKind, WebrtcParticipant};
+use tests::{Prosody, ProsodyOptions};
+
+/// The phone's tone and the web participant's.
+const PHONE_HZ: f64 = 1000.0;
+const WEB_HZ: f64 = 440.0;
+
+struct Stack {
+    prosody: Prosody,
+    sfu: InProcessSfu,
+    gateway: InProcessGateway,
+    web: WebrtcParticipant,
+    room: BareJid,
+    pcap: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start(configure: impl FnOnce(&mut gateway::Config)) -> Stack {
+        tests::init_logs();
+        tests::webrtc::init().unwrap();
+        let prosody = Prosody::start_async(ProsodyOptions::default())
+            .await
+            .unwrap();
+        let sfu = InProcessSfu::start(&prosody, |_| {}).await;
+        let gateway = InProcessGateway::start(&prosody, sfu.http, configure).await;
+        let focus = Jid::new(&format!("focus@auth.{}/focus", prosody.domain())).unwrap();
+        let room = BareJid::new(&format!("board@{}", prosody.conference_domain())).unwrap();
+        let media = MediaConfig {
+            tone_hz: WEB_HZ,
+            ..MediaConfig::default()
+        };
+        let web = WebrtcParticipant::join(xmpp(&prosody), focus, room.clone(), "aaaa0001", media)
+            .await
+            .unwrap();
+        let pcap = tempfile::tempdir().unwrap();
+        write_tone_pcap(
+            pcap.path().join("tone.pcap"),
+            PHONE_HZ,
+            20.0,
+            Law::Pcmu,
+            0.5,
+        )
+        .unwrap();
+        Stack {
+            prosody,
+            sfu,
+            gateway,
+            web,
+            room,
+            pcap,
+        }
+    }
+
+    fn tone(&self) -> std::path::PathBuf {
+        self.pcap.path().join("tone.pcap")
+    }
+
+    /// Runs one sipp call in the background.
+    fn call(&self, scenario: String) -> tokio::task::JoinHandle<tests::sipp::Outcome> {
+        let target = self.gateway.sip;
+        tokio::spawn(async move {
+            tests::phone::run_call(
+                tests::sipp::Scenario::Xml(&scenario),
+                target,
+                &[],
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("sipp ran")
+        })
+    }
+
+    /// The web participant's view of the phone participant's nick (the
+    /// owner of the sources the focus announces that are not its own).
+    async fn phone_nick(&self) -> String {
+        for _ in 0..100 {
+            let nick = self
+                .web
+                .jingle_log()
+                .iter()
+                .flat_map(|r| owners(&r.jingle))
+                .find(|o| o != "aaaa0001" && o != "focus" && !o.contains('@'));
+            if let Some(n) = nick {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the phone participant's sources were never announced");
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        self.gateway.metric(name).await.unwrap_or(f64::NAN)
+    }
+
+    async fn until_metric(&self, name: &str, want: f64, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.metric(name).await;
+            if v == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} stayed {v}, expected {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn end(self) {
+        drop(self.web);
+        assert!(
+            self.gateway.end(Duration::from_secs(10)).await,
+            "the gateway did not stop"
+        );
+        self.sfu.end().await;
+        drop(self.prosody);
+    }
+}
+
+fn web_hears(s: &[tests::webrtc::StreamStats], hz: f64) -> bool {
+    has_tone(s, hz as f32)
+}
+
+fn web_audio_rms(s: &[tests::webrtc::StreamStats]) -> f32 {
+    s.iter()
+        .filter(|s| s.kind == StreamKind::Audio)
+        .map(|s| s.rms)
+        .fold(0.0, f32::max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_with_the_room_header_hears_and_is_heard() {
+    let stack = Stack::start(|_| {}).await;
+    let sink = RtpSink::bind().await.unwrap();
+    let sipp = stack.call(dial_in(&DialIn {
+        room: Some("board".into()),
+        caller_name: String::new(),
+        caller_user: "+442079460958".into(),
+        media: Media::At(sink.addr()),
+        steps: vec![
+            Step::PlayPcap(stack.tone()),
+            Step::Pause(Duration::from_secs(10)),
+            Step::SendBye,
+        ],
+        ..DialIn::default()
+    }));
+    // The room hears the phone.
+    let heard = tests::meeting::until(&stack.web, "the web participant hears the phone", 15, |s| {
+        web_hears(s, PHONE_HZ)
+    })
+    .await;
+    tracing::info!(?heard, "web participant");
+    // The phone hears the room: the gateway's RTP to the caller carries
+    // the web participant's tone.
+    assert!(
+        sink.wait_until(Duration::from_secs(10), |s| s
+            .dominant_hz(Duration::from_secs(1))
+            .is_some_and(|hz| (hz - WEB_HZ).abs() < 15.0))
+            .await,
+        "the caller should hear {WEB_HZ} Hz; got {:?} Hz in {} packets (types {:?})",
+        sink.dominant_hz(Duration::from_secs(1)),
+        sink.packets(),
+        sink.payload_types()
+    );
+    assert_eq!(
+        sink.payload_types(),
+        vec![0],
+        "PCMU, the first codec offered"
+    );
+    assert_eq!(stack.metric("gateway_calls_active").await, 1.0);
+    assert_eq!(stack.metric("gateway_rooms_active").await, 1.0);
+    let outcome = sipp.await.unwrap();
+    assert!(outcome.success(), "{}", outcome.report());
+    // After the caller's BYE, the call and its participant are gone.
+    stack.until_metric("gateway_calls_active", 0.0, 5).await;
+    assert_eq!(stack.metric("gateway_connected_total").await, 1.0);
+    stack.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_types_the_pin_and_joins() {
+    let stack = Stack::start(|_| {}).await;
+    let mapping = tests::http::get(
+        stack.sfu.http,
+        &format!("/conference-mapper?conference={}", stack.room),
+    )
+    .await
+    .unwrap()
+    .json()
+    .unwrap();
+    let pin = mapping["id"].to_string();
+    let sink = RtpSink::bind().await.unwrap();
+    let sipp = stack.call(dial_in(&DialIn {
+        room: None,
+        media: Media::At(sink.addr()),
+        steps: vec![
+            // The welcome prompt plays first.
+            Step::Pause(Duration::from_secs(2)),
+            Step::Dtmf(format!("{pin}#")),
+            // "Joining", then the caller is in the room.
+            Step::Pause(Duration::from_secs(3)),
+            Step::PlayPcap(stack.tone()),
+            Step::Pause(Duration::from_secs(8)),
+            Step::SendBye,
+        ],
+        ..DialIn::default()
+    }));
+    // The prompt is real audio, not silence.
+    assert!(
+        sink.wait_until(Duration::from_secs(5), |s| s.rms(Duration::from_secs(1))
+            > 500.0)
+            .await,
+        "the caller should hear the prompt (rms {})",
+        sink.rms(Duration::from_secs(1))
+    );
+    tests::meeting::until(
+        &stack.web,
+        "the web participant hears the PIN caller",
+        25,
+        |s| web_hears(s, PHONE_HZ),
+    )
+    .await;
+    let outcome = sipp.await.unwrap();
+    assert!(outcome.success(), "{}", outcome.report());
+    assert!(stack.metric("gateway_dtmf_digits_total").await >= pin.len() as f64);
+    assert_eq!(stack.metric("gateway_connected_total").await, 1.0);
+    stack.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_wrong_pins_end_the_call_with_bye() {
+    let stack = Stack::start(|_| {}).await;
+    let sink = RtpSink::bind().await.unwrap();
+    let mut steps = Vec::new();
+    for wrong in ["1111", "2222", "3333"] {
+        steps.push(Step::Pause(Duration::from_secs(1)));
+        steps.push(Step::Dtmf(format!("{wrong}#")));
+        // The "not recognised" prompt plays before the next try.
+        steps.push(Step::Pause(Duration::from_secs(4)));
+    }
+    steps.pop();
+    steps.push(Step::ExpectBye(Duration::from_secs(20)));
+    let sipp = stack.call(dial_in(&DialIn {
+        media: Media::At(sink.addr()),
+        steps,
+        ..DialIn::default()
+    }));
+    let outcome = sipp.await.unwrap();
+    assert!(
+        outcome.success(),
+        "the gateway should end the call with BYE: {}",
+        outcome.report()
+    );
+    assert_eq!(stack.metric("gateway_rejected_no_room_total").await, 1.0);
+    assert_eq!(stack.metric("gateway_connected_total").await, 0.0);
+    stack.until_metric("gateway_calls_active", 0.0, 5).await;
+    stack.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moderator_mute_silences_the_phone_in_the_room() {
+    let stack = Stack::start(|_| {}).await;
+    let sink = RtpSink::bind().await.unwrap();
+    let sipp = stack.call(dial_in(&DialIn {
+        room: Some("board".into()),
+        media: Media::At(sink.addr()),
+        steps: vec![
+            Step::PlayPcap(stack.tone()),
+            Step::Pause(Duration::from_secs(15)),
+            Step::SendBye,
+        ],
+        ..DialIn::default()
+    }));
+    let heard = tests::meeting::until(&stack.web, "the phone is heard before the mute", 15, |s| {
+        web_hears(s, PHONE_HZ)
+    })
+    .await;
+    let phone_mid = heard
+        .iter()
+        .find(|s| s.kind == StreamKind::Audio && (s.dominant_hz - PHONE_HZ as f32).abs() < 15.0)
+        .and_then(|s| s.mid.clone());
+    let phone = stack.phone_nick().await;
+    // An observer in the room reads the phone participant's presence.
+    let mut observer =
+        tests::RawXmpp::login_anonymous(stack.prosody.c2s_addr(), stack.prosody.domain())
+            .await
+            .unwrap();
+    observer
+        .send(&format!(
+            "<presence to='{}/observer'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+            stack.room
+        ))
+        .await
+        .unwrap();
+    let seen = observer
+        .read_until(
+            &format!("from='{}/{phone}'", stack.room),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let _ = seen;
+    let presence = observer
+        .read_until("</presence>", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        presence.contains("http://jitsi.org/protocol/jigasi")
+            && presence.contains(">false</audiomuted>"),
+        "the phone participant announces the jigasi feature, unmuted: {presence}"
+    );
+    // The web participant joined first: it is the moderator.
+    let mute = proto::mute::MuteIq::new(
+        proto::mute::MediaKind::Audio,
+        Jid::new(&format!("{}/{phone}", stack.room)).unwrap(),
+        true,
+    );
+    let focus = Jid::new(&format!("{}/focus", stack.room)).unwrap();
+    stack
+        .web
+        .xmpp()
+        .iq(
+            Some(focus),
+            xmpp_session::IqKind::Set,
+            minidom::Element::from(mute),
+            None,
+        )
+        .await
+        .expect("the focus accepts the moderator's mute");
+    // The phone's stream stops: no more audio decoded on its line (or only
+    // silence), while the call goes on.
+    let phone_frames = |s: &[tests::webrtc::StreamStats]| -> u64 {
+        s.iter()
+            .filter(|s| s.kind == StreamKind::Audio && s.mid == phone_mid)
+            .map(|s| s.frames)
+            .sum()
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = stack.web.received();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = stack.web.received();
+    let grew = phone_frames(&after) - phone_frames(&before);
+    assert!(
+        grew <= 5 || web_audio_rms(&after) < 0.001,
+        "the muted phone still reaches the room: {grew} audio frames in 2 s: {after:#?}"
+    );
+    assert_eq!(
+        stack.metric("gateway_calls_active").await,
+        1.0,
+        "the call goes on"
+    );
+    // The gateway shows the phone muted.
+    observer
+        .read_until(">true</audiomuted>", Duration::from_secs(5))
+        .await
+        .expect("the phone participant's presence says muted");
+    let outcome = sipp.await.unwrap();
+    assert!(outcome.success(), "{}", outcome.report());
+    stack.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_that_vanishes_leaves_within_the_inactivity_timeout() {
+    let stack = Stack::start(|c| c.sip.inactivity_timeout_s = 3).await;
+    let sink = RtpSink::bind().await.unwrap();
+    let sipp = stack.call(dial_in(&DialIn {
+        room: Some("board".into()),
+        media: Media::At(sink.addr()),
+        steps: vec![
+            Step::PlayPcap(stack.tone()),
+            Step::Pause(Duration::from_secs(3)),
+            Step::HangUpSilently,
+        ],
+        ..DialIn::default()
+    }));
+    tests::meeting::until(&stack.web, "the phone is heard", 15, |s| {
+        web_hears(s, PHONE_HZ)
+    })
+    .await;
+    let phone = stack.phone_nick().await;
+    let outcome = sipp.await.unwrap();
+    assert!(outcome.success(), "{}", outcome.report());
+    let gone = std::time::Instant::now();
+    stack.until_metric("gateway_calls_active", 0.0, 8).await;
+    let took = gone.elapsed();
+    assert_eq!(stack.metric("gateway_inactivity_ends_total").await, 1.0);
+    assert!(
+        took <= Duration::from_secs(5),
+        "removed {took:?} after the phone fell silent (timeout 3 s)"
+    );
+    // The room saw the participant leave: the focus removed its sources.
+    let removed = stack
+        .web
+        .wait_for_jingle(proto::jingle::Action::SourceRemove, Duration::from_secs(5))
+        .await;
+    let log: Vec<_> = stack
+        .web
+        .jingle_log()
+        .iter()
+        .map(|r| r.jingle.action)
+        .collect();
+    assert!(
+        removed.is_ok_and(|j| owners(&j).contains(&phone)),
+        "the focus should remove the phone's sources: {log:?}"
+    );
+    stack.end().await;
+}
