@@ -7,8 +7,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::meeting::xmpp;
-use crate::Prosody;
+use jid::{BareJid, Jid};
+
+use crate::meeting::{owners, xmpp, InProcessSfu};
+use crate::phone::{write_tone_pcap, Law};
+use crate::webrtc::{MediaConfig, WebrtcParticipant};
+use crate::{Prosody, ProsodyOptions};
+
+/// The phone's tone (sipp plays it) and the web participant's.
+pub const PHONE_HZ: f64 = 1000.0;
+pub const WEB_HZ: f64 = 440.0;
 
 /// The prompts folder (made by `scripts/setup`; made here if missing).
 pub fn prompts() -> PathBuf {
@@ -97,5 +105,121 @@ impl InProcessGateway {
     pub async fn end(self, within: Duration) -> bool {
         let _ = self.stop.send(());
         tokio::time::timeout(within, self.task).await.is_ok()
+    }
+}
+
+/// A whole dial-in setup: Prosody, the sfu, the gateway, one webrtcbin
+/// participant (`aaaa0001`, the moderator, sending [`WEB_HZ`]) in room
+/// `board`, and a tone pcap of [`PHONE_HZ`] for sipp to play.
+pub struct Stack {
+    pub prosody: Prosody,
+    pub sfu: InProcessSfu,
+    pub gateway: InProcessGateway,
+    pub web: WebrtcParticipant,
+    pub room: BareJid,
+    pub pcap: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn start(configure: impl FnOnce(&mut ::gateway::Config)) -> Stack {
+        crate::init_logs();
+        crate::webrtc::init().unwrap();
+        let prosody = Prosody::start_async(ProsodyOptions::default())
+            .await
+            .unwrap();
+        let sfu = InProcessSfu::start(&prosody, |_| {}).await;
+        let gateway = InProcessGateway::start(&prosody, sfu.http, configure).await;
+        let focus = Jid::new(&format!("focus@auth.{}/focus", prosody.domain())).unwrap();
+        let room = BareJid::new(&format!("board@{}", prosody.conference_domain())).unwrap();
+        let media = MediaConfig {
+            tone_hz: WEB_HZ,
+            ..MediaConfig::default()
+        };
+        let web = WebrtcParticipant::join(xmpp(&prosody), focus, room.clone(), "aaaa0001", media)
+            .await
+            .unwrap();
+        let pcap = tempfile::tempdir().unwrap();
+        write_tone_pcap(
+            pcap.path().join("tone.pcap"),
+            PHONE_HZ,
+            20.0,
+            Law::Pcmu,
+            0.5,
+        )
+        .unwrap();
+        Stack {
+            prosody,
+            sfu,
+            gateway,
+            web,
+            room,
+            pcap,
+        }
+    }
+
+    pub fn tone(&self) -> std::path::PathBuf {
+        self.pcap.path().join("tone.pcap")
+    }
+
+    /// Runs one sipp call in the background.
+    pub fn call(&self, scenario: String) -> tokio::task::JoinHandle<crate::sipp::Outcome> {
+        let target = self.gateway.sip;
+        tokio::spawn(async move {
+            crate::phone::run_call(
+                crate::sipp::Scenario::Xml(&scenario),
+                target,
+                &[],
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("sipp ran")
+        })
+    }
+
+    /// The web participant's view of the phone participant's nick (the
+    /// owner of the sources the focus announces that are not its own).
+    pub async fn phone_nick(&self) -> String {
+        for _ in 0..100 {
+            let nick = self
+                .web
+                .jingle_log()
+                .iter()
+                .flat_map(|r| owners(&r.jingle))
+                .find(|o| o != "aaaa0001" && o != "focus" && !o.contains('@'));
+            if let Some(n) = nick {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the phone participant's sources were never announced");
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        self.gateway.metric(name).await.unwrap_or(f64::NAN)
+    }
+
+    pub async fn until_metric(&self, name: &str, want: f64, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.metric(name).await;
+            if v == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} stayed {v}, expected {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn end(self) {
+        drop(self.web);
+        assert!(
+            self.gateway.end(Duration::from_secs(10)).await,
+            "the gateway did not stop"
+        );
+        self.sfu.end().await;
+        drop(self.prosody);
     }
 }

@@ -30,6 +30,7 @@ mod scenario;
 mod sink;
 #[cfg(test)]
 mod sipp_tests;
+pub mod uas;
 
 pub use g711::Law;
 pub use load::{run_call, run_calls, Counts, Load, LoadOutcome, Stats};
