@@ -394,6 +394,30 @@ async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Resul
         tile.ends_with("958") && !tile.contains("7946"),
         "the caller's number should be masked: {tile}"
     );
+    // A dial-out that finds the line busy: the gateway says so in the
+    // participant's status, and the moderator's page tells why.
+    phone
+        .send(&format!(
+            "<presence to='council@{}/caller'><status>busy</status>\
+             <nick xmlns='http://jabber.org/protocol/nick'>{CALLER}</nick>\
+             <features><feature var='http://jitsi.org/protocol/jigasi'/></features></presence>",
+            prosody.conference_domain()
+        ))
+        .await?;
+    let notice = browsers
+        .until("the busy call's notice", Duration::from_secs(10), |h| {
+            h.get(&0)?
+                .last()?
+                .notices
+                .iter()
+                .find(|n| n.contains("busy"))
+                .cloned()
+        })
+        .await?;
+    ensure!(
+        notice.contains("958") && !notice.contains("7946"),
+        "the notice names the masked number: {notice}"
+    );
     phone.close().await?;
 
     // Dial-in: the number and the room's PIN, as the gateway will know it.

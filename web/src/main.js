@@ -5,7 +5,7 @@ import { Signalling, SignInError } from './xmpp.js';
 import { Call, openMedia, DEFAULT_OPTIONS } from './call.js';
 import { BridgeChannel } from './bridge.js';
 import { bridgeChannelUrl } from './jingle.js';
-import { Grid } from './ui.js';
+import { Grid, maskNumber } from './ui.js';
 import { E2ee, e2eeSupported } from './e2ee.js';
 
 const $ = (id) => document.getElementById(id);
@@ -23,6 +23,8 @@ const state = {
   speaker: null,
   /** The dominant speaker, then the previous ones (nicks, newest first). */
   speakers: [],
+  /** A phone participant's last call status (nick -> status). */
+  phoneStatus: new Map(),
   micOn: true,
   camOn: true,
   ended: false,
@@ -266,9 +268,20 @@ function onTrack({ detail: { mid, kind, track } }) {
   refresh();
 }
 
+/** Phone call states that end a call before it connects. */
+const CALL_FAILED = /^(busy|no answer|rejected|failed)/;
+
 function onOccupant(o) {
   state.grid.setName(o.nick, o.name, o.phone);
   state.grid.setMuted(o.nick, o.audioMuted);
+  if (o.phone) {
+    state.grid.setStatus(o.nick, o.status === 'connected' ? '' : o.status);
+    const before = state.phoneStatus.get(o.nick);
+    if (o.status !== before && CALL_FAILED.test(o.status)) {
+      notify(`The call to ${maskNumber(o.name)} ended: ${o.status}.`, 'error');
+    }
+    state.phoneStatus.set(o.nick, o.status);
+  }
   refresh();
 }
 

@@ -62,7 +62,7 @@ export class Grid {
     el.dataset.nick = nick;
     if (!self) el.dataset.remote = '';
     const actions = self ? '' : '<div class="tile-actions"><button type="button" data-action="mute" title="Mute this participant">Mute</button><button type="button" data-action="kick" title="Remove from the meeting">Remove</button></div>';
-    el.innerHTML = `<div class="avatar"><span></span>${PHONE}</div><video autoplay playsinline muted></video><div class="label">${MIC_OFF}<span class="name"></span></div>${actions}`;
+    el.innerHTML = `<div class="avatar"><span></span>${PHONE}</div><video autoplay playsinline muted></video><div class="label">${MIC_OFF}<span class="name"></span><span class="call-status"></span></div>${actions}`;
     t = { el, video: el.querySelector('video'), track: null, name: '' };
     this.tiles.set(nick, t);
     this.root.append(el);
@@ -81,6 +81,12 @@ export class Grid {
     const avatar = t.el.querySelector('.avatar span');
     avatar.textContent = initials(name.replace(/\s*\(you\)$/, ''));
     avatar.style.setProperty('--avatar', colour(nick));
+  }
+
+  /** A phone call's progress under its name (empty once connected). */
+  setStatus(nick, status) {
+    const t = this.tiles.get(nick);
+    if (t) t.el.querySelector('.call-status').textContent = status ? ` · ${status}` : '';
   }
 
   /** Shows `track` (or the initials when null) on `nick`'s tile. */

@@ -348,6 +348,8 @@ export class Signalling extends EventTarget {
       videoMuted: text(NS_VIDEO, 'videomuted') === 'true',
       moderator: item?.getAttribute('role') === 'moderator',
       phone: features.includes(NS_JIGASI),
+      // A phone call's progress (calling, ringing, connected, busy, ...).
+      status: Array.from(p.children).find((c) => c.localName === 'status')?.textContent || '',
       e2ee: e2ee?.textContent.trim() === 'true',
     };
     this.occupants.set(nick, occupant);
