@@ -8,6 +8,8 @@
 //!   `ref` ends the call with BYE.
 //! - A busy callee (486) is reported back: the phone participant's
 //!   presence status says `busy` before it leaves.
+//! - With `[sip.register]` the gateway registers with its trunk (a sipp
+//!   registrar that challenges) and un-registers when it stops.
 
 use std::time::Duration;
 
@@ -146,4 +148,36 @@ async fn a_busy_callee_is_reported_to_the_room() {
         .expect("the phone participant leaves");
     stack.until_metric("gateway_calls_active", 0.0, 5).await;
     stack.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_registers_with_its_trunk_from_its_config() {
+    // A registrar that challenges, grants 120 s, and checks the
+    // un-REGISTER the gateway sends when it shuts down.
+    let password = "trunk secret";
+    let (registrar, sipp) = start_callee(
+        tests::phone::uas::registrar("gw-trunk", "5e1f00d", password, 120, true),
+        Duration::from_secs(40),
+    )
+    .await
+    .unwrap();
+    let stack = Stack::start(|c| {
+        c.sip.trunk = registrar.to_string();
+        c.sip.register.user = "gw-trunk".into();
+        c.sip.register.password = password.into();
+        c.sip.register.domain = "sipp.example.com".into();
+    })
+    .await;
+    stack.until_metric("gateway_sip_registered", 1.0, 10).await;
+    let health = tests::http::get(stack.gateway.http, "/health")
+        .await
+        .unwrap();
+    assert_eq!(health.status, 200, "registered and in XMPP: healthy");
+    stack.end().await;
+    let outcome = sipp.await.unwrap().unwrap();
+    assert!(
+        outcome.success(),
+        "the registrar should see the challenge answered and the un-REGISTER: {}",
+        outcome.report()
+    );
 }

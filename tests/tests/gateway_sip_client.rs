@@ -301,77 +301,9 @@ fn registrar_scenario(password: &str) -> String {
     registrar("4b2f1a9e0c7d", password, 120, true)
 }
 
-/// The registrar of [`registrar_scenario`], challenging with `nonce` and
-/// granting `expires`; without `unregister` it ends after its 200.
+/// [`tests::phone::uas::registrar`] for the user `gateway`.
 fn registrar(nonce: &str, password: &str, expires: u32, unregister: bool) -> String {
-    let head = "[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01[call_number]\n\
-        [last_Call-ID:]\n[last_CSeq:]";
-    let unregister = match unregister {
-        false => String::new(),
-        true => format!(
-            r#"  <recv request="REGISTER">
-    <action>
-      <ereg regexp="Expires: 0[^0-9]" search_in="msg" check_it="true" assign_to="zero"/>
-      <verifyauth assign_to="again" username="gateway" password="{password}"/>
-    </action>
-  </recv>
-  <nop hide="true" test="again" next="removed"/>
-  <send next="end"><![CDATA[
-SIP/2.0 403 Forbidden
-{head}
-Content-Length: 0
-
-]]></send>
-  <label id="removed"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-{head}
-Content-Length: 0
-
-]]>
-    <action>
-      <log message="binding removed ([$zero])"/>
-    </action>
-  </send>
-"#
-        ),
-    };
-    format!(
-        r#"<?xml version="1.0" encoding="ISO-8859-1"?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="challenging registrar">
-  <recv request="REGISTER"/>
-  <send><![CDATA[
-SIP/2.0 401 Unauthorized
-{head}
-WWW-Authenticate: Digest realm="sipp.example.com", nonce="{nonce}", qop="auth", algorithm=MD5
-Content-Length: 0
-
-]]></send>
-  <recv request="REGISTER">
-    <action>
-      <verifyauth assign_to="authvalid" username="gateway" password="{password}"/>
-    </action>
-  </recv>
-  <nop hide="true" test="authvalid" next="good"/>
-  <send next="end"><![CDATA[
-SIP/2.0 403 Forbidden
-{head}
-Content-Length: 0
-
-]]></send>
-  <label id="good"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-{head}
-[last_Contact:];expires={expires}
-Content-Length: 0
-
-]]></send>
-{unregister}  <label id="end"/>
-</scenario>
-"#
-    )
+    tests::phone::uas::registrar("gateway", nonce, password, expires, unregister)
 }
 
 fn registration(us: SocketAddr, registrar: SocketAddr, password: &str) -> Result<Registration> {

@@ -154,3 +154,84 @@ fn free_udp_port() -> io::Result<u16> {
     }
     Err(io::Error::other("no loopback port free for UDP"))
 }
+
+/// sipp as a registrar: 401 with a qop=auth challenge (`nonce`), then
+/// `verifyauth` of the answer for `user` against `password` (200 with
+/// `expires`, or 403); with `unregister`, then the un-REGISTER (`Expires:
+/// 0`, verified again) answered 200. Without it, it ends after its 200.
+pub fn registrar(
+    user: &str,
+    nonce: &str,
+    password: &str,
+    expires: u32,
+    unregister: bool,
+) -> String {
+    let head = "[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01[call_number]\n\
+        [last_Call-ID:]\n[last_CSeq:]";
+    let unregister = match unregister {
+        false => String::new(),
+        true => format!(
+            r#"  <recv request="REGISTER">
+    <action>
+      <ereg regexp="Expires: 0[^0-9]" search_in="msg" check_it="true" assign_to="zero"/>
+      <verifyauth assign_to="again" username="{user}" password="{password}"/>
+    </action>
+  </recv>
+  <nop hide="true" test="again" next="removed"/>
+  <send next="end"><![CDATA[
+SIP/2.0 403 Forbidden
+{head}
+Content-Length: 0
+
+]]></send>
+  <label id="removed"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+{head}
+Content-Length: 0
+
+]]>
+    <action>
+      <log message="binding removed ([$zero])"/>
+    </action>
+  </send>
+"#
+        ),
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1"?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="challenging registrar">
+  <recv request="REGISTER"/>
+  <send><![CDATA[
+SIP/2.0 401 Unauthorized
+{head}
+WWW-Authenticate: Digest realm="sipp.example.com", nonce="{nonce}", qop="auth", algorithm=MD5
+Content-Length: 0
+
+]]></send>
+  <recv request="REGISTER">
+    <action>
+      <verifyauth assign_to="authvalid" username="{user}" password="{password}"/>
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good"/>
+  <send next="end"><![CDATA[
+SIP/2.0 403 Forbidden
+{head}
+Content-Length: 0
+
+]]></send>
+  <label id="good"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+{head}
+[last_Contact:];expires={expires}
+Content-Length: 0
+
+]]></send>
+{unregister}  <label id="end"/>
+</scenario>
+"#
+    )
+}
