@@ -65,6 +65,24 @@ pub fn read<T: DeserializeOwned + Default>(path: Option<&Path>) -> Result<T, Con
     }
 }
 
+/// Replaces every non-empty `password` or `secret` value with `"(set)"`, so
+/// `--print-config` shows which are set without showing them.
+fn hide_secrets(v: &mut toml::Value) {
+    match v {
+        toml::Value::Table(t) => {
+            for (key, value) in t.iter_mut() {
+                let secret = key.contains("password") || key.contains("secret");
+                match value {
+                    toml::Value::String(s) if secret && !s.is_empty() => *s = "(set)".into(),
+                    other => hide_secrets(other),
+                }
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(hide_secrets),
+        _ => {}
+    }
+}
+
 /// What every binary's `main` does before running: read the config file (or
 /// the defaults), apply environment overrides, and either print the result
 /// (`--print-config`, returns `None`) or validate it and start logging.
@@ -81,7 +99,13 @@ where
     let mut config: T = read(path)?;
     env(&mut config);
     if print {
-        match toml::to_string(&config) {
+        let printed = toml::Value::try_from(&config)
+            .map(|mut v| {
+                hide_secrets(&mut v);
+                v
+            })
+            .and_then(|v| toml::to_string(&v));
+        match printed {
             Ok(text) => print!("{text}"),
             Err(e) => return Err(ConfigError::invalid("(all)", e.to_string())),
         }
@@ -206,6 +230,20 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn printed_configs_hide_set_secrets_only() {
+        let mut v: toml::Value = toml::from_str(
+            "[xmpp]\npassword = \"hunter2\"\njid = \"a@b\"\n[sip.register]\npassword = \"\"\n[jwt]\nsecret = \"s\"\n",
+        )
+        .unwrap();
+        hide_secrets(&mut v);
+        let text = toml::to_string(&v).unwrap();
+        assert!(!text.contains("hunter2") && !text.contains("\"s\""), "{text}");
+        assert!(text.contains("jid = \"a@b\""), "{text}");
+        assert_eq!(v["sip"]["register"]["password"].as_str(), Some(""), "empty stays empty");
+    }
+
     use super::*;
 
     #[derive(Debug, Default, Deserialize)]
