@@ -37,6 +37,9 @@ pub struct SipConfig {
     pub inactivity_timeout_s: u64,
     /// RFC 4028 session interval offered when the caller supports timers.
     pub session_expires_s: u32,
+    /// On shutdown, how long current calls may go on (new ones get 503);
+    /// those still up then are hung up.
+    pub drain_timeout_s: u64,
     /// Where dial-out INVITEs go (`host:port` of the trunk or PBX).
     pub trunk: String,
     /// The domain of dial-out Request-URIs (`sip:<number>@<domain>`);
@@ -59,6 +62,7 @@ impl Default for SipConfig {
             max_calls: 100,
             inactivity_timeout_s: 30,
             session_expires_s: 1800,
+            drain_timeout_s: 3600,
             trunk: String::new(),
             trunk_domain: String::new(),
             outbound_proxy: String::new(),

@@ -9,7 +9,8 @@
 //! [`mapper`]), one participant per caller in the meeting
 //! ([`participant`]), and one audio task per room ([`room`]). `/health` and
 //! `/metrics` are served on `[http] listen`. On shutdown new calls get 503
-//! while current calls go on, up to [`DRAIN_LIMIT`].
+//! while current calls go on, up to `sip.drain_timeout_s`; calls still up then
+//! are hung up.
 
 pub mod calls;
 pub mod config;
@@ -32,9 +33,6 @@ pub use config::Config;
 use proto::colibri::ColibriStats;
 use proto::presence::Features;
 use xmpp_session::SessionConfig;
-
-/// How long a graceful shutdown waits for current calls to end.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(3600);
 
 /// The brewery stats for `calls` calls in `rooms` rooms out of `max_calls`.
 pub fn stats(calls: usize, rooms: usize, max_calls: usize, draining: bool) -> ColibriStats {
@@ -198,6 +196,7 @@ pub async fn run_with(
     };
     tracing::info!(jid = %config.xmpp.jid, %room, sip = %driver.local_addr(), "gateway starting");
     handle.join_room(room.clone(), config.brewery.nick(), presence(0, 0, false));
+    let drain_limit = Duration::from_secs(config.sip.drain_timeout_s);
     let (mut manager, mut inputs) =
         calls::Manager::new(config, metrics.clone(), prompts, sip.clone());
     let mut published = (0usize, 0usize, false);
@@ -242,12 +241,18 @@ pub async fn run_with(
                 tracing::info!(calls = manager.active(), "draining: new calls are refused, current calls go on");
                 metrics.draining.store(true, Ordering::Relaxed);
                 let _ = sip.set_accepting(false).await;
-                drain_deadline = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                drain_deadline = Some(tokio::time::Instant::now() + drain_limit);
                 if manager.active() == 0 {
                     break;
                 }
             }
         }
+    }
+    if manager.active() > 0 {
+        tracing::info!(calls = manager.active(), "drain time is up: hanging up");
+        manager.hangup_all().await;
+        // Let the BYEs go out before the driver stops.
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tracing::info!("shutting down");
     driver.shutdown().await;

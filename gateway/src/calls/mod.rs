@@ -348,6 +348,34 @@ impl Manager {
         }
     }
 
+    /// Ends every call (the drain's time is up): BYE or CANCEL each, and
+    /// each participant leaves its room.
+    pub async fn hangup_all(&mut self) {
+        for (call_id, stage) in std::mem::take(&mut self.calls) {
+            match stage {
+                Stage::Task { abort, .. } => {
+                    abort.abort();
+                    let _ = self.sip.hangup(&call_id).await;
+                }
+                Stage::InRoom(room) => {
+                    room.leave(&call_id);
+                    if self.outbound.remove(&call_id) {
+                        let _ = self.sip.hangup_dial(&call_id).await;
+                    } else {
+                        let _ = self.sip.hangup(&call_id).await;
+                    }
+                }
+            }
+        }
+        for (call_id, _) in std::mem::take(&mut self.dials) {
+            let _ = self.sip.cancel_dial(&call_id).await;
+        }
+        for (_, task) in std::mem::take(&mut self.dialing) {
+            task.abort();
+        }
+        self.set_active();
+    }
+
     /// A caller left its room on its own: end the SIP call.
     pub async fn on_departure(&mut self, d: Departure) {
         let m = &self.shared.metrics;
