@@ -309,3 +309,79 @@ async fn a_caller_that_vanishes_leaves_within_the_inactivity_timeout() {
     );
     stack.end().await;
 }
+
+/// Two callers in one room with the web participant: each caller hears the
+/// other caller and the web participant but not itself (everyone but me,
+/// each room stream decoded once on the gateway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_callers_in_one_room_hear_everyone_but_themselves() {
+    use tests::phone::analysis::tone_level;
+    const OTHER_HZ: f64 = 600.0;
+    let stack = Stack::start(|_| {}).await;
+    let other = stack.pcap.path().join("other.pcap");
+    tests::phone::write_tone_pcap(&other, OTHER_HZ, 20.0, tests::phone::Law::Pcmu, 0.5).unwrap();
+    let (sink_a, sink_b) = (
+        RtpSink::bind().await.unwrap(),
+        RtpSink::bind().await.unwrap(),
+    );
+    let caller = |sink: &RtpSink, pcap: std::path::PathBuf, user: &str| DialIn {
+        room: Some("board".into()),
+        caller_user: user.into(),
+        media: Media::At(sink.addr()),
+        steps: vec![
+            Step::PlayPcap(pcap),
+            Step::Pause(Duration::from_secs(12)),
+            Step::SendBye,
+        ],
+        ..DialIn::default()
+    };
+    let a = stack.call(dial_in(&caller(&sink_a, stack.tone(), "+15550001")));
+    let b = stack.call(dial_in(&caller(&sink_b, other, "+15550002")));
+    // The web participant hears both phones.
+    tests::meeting::until(
+        &stack.web,
+        "the web participant hears both callers",
+        15,
+        |s| has_tone(s, PHONE_HZ as f32) && has_tone(s, OTHER_HZ as f32),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let window = Duration::from_secs(2);
+    let levels = |sink: &RtpSink| {
+        let pcm = sink.pcm_tail(window);
+        (
+            tone_level(&pcm, WEB_HZ),
+            tone_level(&pcm, PHONE_HZ),
+            tone_level(&pcm, OTHER_HZ),
+        )
+    };
+    let (a_web, a_self, a_other) = levels(&sink_a);
+    let (b_web, b_other, b_self) = levels(&sink_b);
+    tracing::info!(
+        a_web,
+        a_self,
+        a_other,
+        b_web,
+        b_other,
+        b_self,
+        "tone levels the callers hear"
+    );
+    assert!(
+        a_web > 300.0 && a_other > 300.0 && a_self < a_other / 10.0,
+        "caller A hears the web ({a_web:.0}) and B ({a_other:.0}), not itself ({a_self:.0})"
+    );
+    assert!(
+        b_web > 300.0 && b_other > 300.0 && b_self < b_other / 10.0,
+        "caller B hears the web ({b_web:.0}) and A ({b_other:.0}), not itself ({b_self:.0})"
+    );
+    assert_eq!(
+        stack.metric("gateway_rooms_active").await,
+        1.0,
+        "one room task for both"
+    );
+    for call in [a, b] {
+        let outcome = call.await.unwrap();
+        assert!(outcome.success(), "{}", outcome.report());
+    }
+    stack.end().await;
+}

@@ -80,6 +80,17 @@ pub fn dominant_hz(pcm: &[i16]) -> Option<f64> {
     Some(hz)
 }
 
+/// The RMS amplitude of the `hz` component of `pcm` (in sample units: a
+/// pure tone of peak A gives about A/√2), for telling several tones apart.
+pub fn tone_level(pcm: &[i16], hz: f64) -> f64 {
+    if pcm.is_empty() {
+        return 0.0;
+    }
+    let samples: Vec<f64> = pcm.iter().map(|&s| f64::from(s)).collect();
+    let n = samples.len() as f64;
+    (2.0 * goertzel(&samples, hz)).sqrt() / n
+}
+
 /// Power of `samples` at `hz` (Goertzel; any frequency, not only bin centres).
 fn goertzel(samples: &[f64], hz: f64) -> f64 {
     let coeff = 2.0 * (2.0 * PI * hz / f64::from(SAMPLE_RATE)).cos();
@@ -153,6 +164,21 @@ mod tests {
         // 20 ms is enough, if coarse.
         let got = dominant_hz(&tone(440.0, 8000.0, 0.02, 0.0)).unwrap();
         assert!((got - 440.0).abs() <= 60.0, "{got}");
+    }
+
+    #[test]
+    fn tone_levels_tell_two_tones_apart() {
+        let a = tone(600.0, 8000.0, 1.0, 0.0);
+        let b = tone(1000.0, 4000.0, 1.0, 0.3);
+        let mix: Vec<i16> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        let (l600, l1000, l440) = (
+            tone_level(&mix, 600.0),
+            tone_level(&mix, 1000.0),
+            tone_level(&mix, 440.0),
+        );
+        assert!((l600 - 8000.0 / 2f64.sqrt()).abs() < 300.0, "{l600}");
+        assert!((l1000 - 4000.0 / 2f64.sqrt()).abs() < 300.0, "{l1000}");
+        assert!(l440 < 100.0, "{l440}");
     }
 
     #[test]
