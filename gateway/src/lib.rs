@@ -226,7 +226,7 @@ pub async fn run_with(
             Some(r) = inputs.dial_requests.recv() => manager.on_dial_request(r).await,
             Some((nick, outcome)) = inputs.dial_done.recv() => manager.on_dial_done(nick, outcome),
             _ = tick.tick() => {
-                let now = (manager.active(), metrics.rooms_active.load(Ordering::Relaxed) as usize, drain_deadline.is_some());
+                let now = (manager.active(), manager.rooms(), drain_deadline.is_some());
                 if now != published {
                     handle.set_room_presence(room.clone(), presence(now.0, now.1, now.2), None);
                     published = now;

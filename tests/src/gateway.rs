@@ -100,6 +100,11 @@ impl InProcessGateway {
         })
     }
 
+    /// The gateway's task has not ended (no error, no panic, no shutdown).
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
     /// Stops the gateway (draining: current calls end first) and waits up
     /// to `within` for it.
     pub async fn end(self, within: Duration) -> bool {

@@ -9,13 +9,15 @@
 //! - Without it the caller hears the PIN prompt, types the room's PIN as
 //!   RFC 4733 digits and is in the room; three wrong PINs end the call
 //!   with the gateway's BYE.
-//! - A moderator's mute of the phone participant silences it in the room.
+//! - A moderator's mute of the phone participant silences it in the room
+//!   and its presence says muted; removing it ends the call with BYE.
 //! - A caller that vanishes without BYE leaves the room within the RTP
 //!   inactivity timeout.
 
 use std::time::Duration;
 
 use jid::Jid;
+use minidom::Element;
 use tests::gateway::{Stack, PHONE_HZ, WEB_HZ};
 use tests::meeting::{has_tone, owners};
 use tests::phone::{dial_in, DialIn, Media, RtpSink, Step};
@@ -75,8 +77,10 @@ async fn a_caller_with_the_room_header_hears_and_is_heard() {
     assert_eq!(stack.metric("gateway_rooms_active").await, 1.0);
     let outcome = sipp.await.unwrap();
     assert!(outcome.success(), "{}", outcome.report());
-    // After the caller's BYE, the call and its participant are gone.
+    // After the caller's BYE, the call, its participant and its room's
+    // task are gone.
     stack.until_metric("gateway_calls_active", 0.0, 5).await;
+    stack.until_metric("gateway_rooms_active", 0.0, 5).await;
     assert_eq!(stack.metric("gateway_connected_total").await, 1.0);
     stack.end().await;
 }
@@ -162,7 +166,7 @@ async fn three_wrong_pins_end_the_call_with_bye() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_moderator_mute_silences_the_phone_in_the_room() {
+async fn a_moderator_mutes_then_removes_the_phone() {
     let stack = Stack::start(|_| {}).await;
     let sink = RtpSink::bind().await.unwrap();
     let sipp = stack.call(dial_in(&DialIn {
@@ -170,8 +174,8 @@ async fn a_moderator_mute_silences_the_phone_in_the_room() {
         media: Media::At(sink.addr()),
         steps: vec![
             Step::PlayPcap(stack.tone()),
-            Step::Pause(Duration::from_secs(15)),
-            Step::SendBye,
+            // Removed from the room, the call ends with the gateway's BYE.
+            Step::ExpectBye(Duration::from_secs(30)),
         ],
         ..DialIn::default()
     }));
@@ -258,8 +262,31 @@ async fn a_moderator_mute_silences_the_phone_in_the_room() {
         .read_until(">true</audiomuted>", Duration::from_secs(5))
         .await
         .expect("the phone participant's presence says muted");
+    // The moderator removes the phone participant: the call ends.
+    let kick: Element = format!(
+        "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='{phone}' role='none'/></query>"
+    )
+    .parse()
+    .unwrap();
+    stack
+        .web
+        .xmpp()
+        .iq(
+            Some(Jid::from(stack.room.clone())),
+            xmpp_session::IqKind::Set,
+            kick,
+            None,
+        )
+        .await
+        .expect("the room accepts the moderator's kick");
     let outcome = sipp.await.unwrap();
-    assert!(outcome.success(), "{}", outcome.report());
+    assert!(
+        outcome.success(),
+        "the removed caller should get BYE: {}",
+        outcome.report()
+    );
+    assert_eq!(stack.metric("gateway_kicked_total").await, 1.0);
+    stack.until_metric("gateway_calls_active", 0.0, 5).await;
     stack.end().await;
 }
 

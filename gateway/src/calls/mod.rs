@@ -77,6 +77,17 @@ impl Shared {
         a.remove(call_id);
     }
 
+    /// Rooms whose task still runs (a task ends with its last caller);
+    /// updates the gauge.
+    pub fn count_rooms(&self) -> usize {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.retain(|_, h| !h.is_closed());
+        self.metrics
+            .rooms_active
+            .store(rooms.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        rooms.len()
+    }
+
     /// The room's task, started when the room has none running.
     pub fn room(&self, room: &RoomAddress) -> RoomHandle {
         let key = room.jid().to_string();
@@ -177,15 +188,22 @@ impl Manager {
         )
     }
 
+    /// Calls held: dial-in calls from INVITE to BYE, dial-out calls from
+    /// the moderator's dial to BYE.
     pub fn active(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.dialing.len()
+    }
+
+    /// Rooms with callers (their tasks still run).
+    pub fn rooms(&self) -> usize {
+        self.shared.count_rooms()
     }
 
     fn set_active(&self) {
-        self.shared.metrics.calls_active.store(
-            self.calls.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.shared
+            .metrics
+            .calls_active
+            .store(self.active() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// One event of the SIP driver.
