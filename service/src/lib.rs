@@ -239,9 +239,16 @@ mod tests {
         .unwrap();
         hide_secrets(&mut v);
         let text = toml::to_string(&v).unwrap();
-        assert!(!text.contains("hunter2") && !text.contains("\"s\""), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("\"s\""),
+            "{text}"
+        );
         assert!(text.contains("jid = \"a@b\""), "{text}");
-        assert_eq!(v["sip"]["register"]["password"].as_str(), Some(""), "empty stays empty");
+        assert_eq!(
+            v["sip"]["register"]["password"].as_str(),
+            Some(""),
+            "empty stays empty"
+        );
     }
 
     use super::*;

@@ -20,8 +20,8 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 
 use crate::media::{Mixer, MixerConfig, Output};
-use participant::{Codec, Frame};
 use crate::upload::UploadSender;
+use participant::{Codec, Frame};
 
 /// One receive line's decoding branch.
 struct Line {

@@ -35,10 +35,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, LayoutChoice};
 use crate::media::{Layout, MixerConfig};
-use participant::{Meeting, MeetingEvent};
 use crate::pool::{JobEvent, StartRequest};
 use crate::upload::{RecordingNames, Storage, UploadSender, UploadTask};
 use media::{MediaPipeline, Sink};
+use participant::{Meeting, MeetingEvent};
 use recording::Recording;
 
 /// Name tiles for people without video (the mixer's placeholders).

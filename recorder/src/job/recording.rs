@@ -14,9 +14,9 @@ use super::media::MediaPipeline;
 use super::metadata::Metadata;
 use super::{End, PLACEHOLDERS};
 use crate::config::{Config, LayoutChoice};
-use participant::{Meeting, MeetingEvent};
 use crate::pool::{JobEvent, StartRequest};
 use participant::RtcEvent;
+use participant::{Meeting, MeetingEvent};
 
 pub(super) struct Recording {
     session: String,
