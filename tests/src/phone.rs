@@ -22,6 +22,7 @@
 //! implementations check each other.
 
 pub mod analysis;
+pub mod bench;
 pub mod flood;
 mod g711;
 mod load;

@@ -93,8 +93,10 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Rounds half away from zero, saturating (Rust's float casts saturate, and
+/// NaN becomes 0), without a call into libm's `roundf` per sample.
 fn to_i16(v: f32) -> i16 {
-    v.round().clamp(-32768.0, 32767.0) as i16
+    (v + 0.5f32.copysign(v)) as i16
 }
 
 /// Phone rate → 48 kHz.
@@ -209,6 +211,23 @@ impl Downsampler {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn samples_round_half_away_from_zero_and_saturate() {
+        for (v, want) in [
+            (0.49, 0),
+            (0.5, 1),
+            (-0.5, -1),
+            (1.49, 1),
+            (-2.5, -3),
+            (40000.0, 32767),
+            (-40000.0, -32768),
+            (f32::NAN, 0),
+        ] {
+            assert_eq!(to_i16(v), want, "{v}");
+        }
+    }
+
     use super::*;
     use crate::media::testutil::{dominant_freq, goertzel, sine, snr_db};
 
