@@ -219,6 +219,29 @@ async fn moderators_mute_and_remove_and_the_stage_follows_the_speaker() -> Resul
     }
     tracing::info!(?nicks, "nicks");
 
+    // Media flows first: every page connected and receiving the others'
+    // audio lines (on a loaded machine ICE can take seconds).
+    browsers
+        .until(
+            "every page receives the others' audio",
+            Duration::from_secs(20),
+            |h| {
+                (0..NAMES.len())
+                    .all(|p| {
+                        h.get(&p).and_then(|s| s.last()).is_some_and(|s| {
+                            s.state == "connected"
+                                && s.inbound
+                                    .iter()
+                                    .filter(|i| i.kind == "audio" && i.packets_received > 0)
+                                    .count()
+                                    >= 2
+                        })
+                    })
+                    .then_some(())
+            },
+        )
+        .await?;
+
     // The stage follows the talker.
     talk(&mut browsers, 1).await?;
     let first = stage_moves_to(&mut browsers, &nicks, 1).await?;
