@@ -378,18 +378,7 @@ fn media_ip(config: &SipConfig, sip_local: SocketAddr, remote: IpAddr) -> IpAddr
     if !sip_local.ip().is_unspecified() {
         return sip_local.ip();
     }
-    let any: SocketAddr = if remote.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    std::net::UdpSocket::bind(any)
-        .and_then(|s| {
-            s.connect(SocketAddr::new(remote, 9))?;
-            s.local_addr()
-        })
-        .map(|a| a.ip())
-        .unwrap_or(sip_local.ip())
+    service::local_ip_towards(SocketAddr::new(remote, 9)).unwrap_or(sip_local.ip())
 }
 
 /// The address to bind for `ip` (a public address may not be local: bind

@@ -146,10 +146,7 @@ impl Meeting {
                 .map_err(|e| anyhow!("the conference request was refused: {e:?}"))?;
             let mut payloads = vec![features_element.clone()];
             payloads.extend(presence.iter().cloned());
-            handle.join_room(room.clone(), nick.as_str(), payloads.clone());
-            if status.is_some() {
-                handle.set_room_presence(room.clone(), payloads, status.clone());
-            }
+            handle.join_room(room.clone(), nick.as_str(), payloads);
             Ok::<FullJid, anyhow::Error>(me)
         }
         .await;
@@ -198,6 +195,13 @@ impl Meeting {
         })
         .await
         .context("no session-initiate from the focus in time")??;
+        // The join presence carries no status; now that we are in the room
+        // (the focus saw us there), the status goes out with the rest.
+        if status.is_some() {
+            let mut payloads = vec![features_element.clone()];
+            payloads.extend(presence);
+            handle.set_room_presence(room.clone(), payloads, status);
+        }
         let (constraints, constraints_rx) = mpsc::unbounded_channel();
         if let Some(url) = url {
             tokio::spawn(bridge_channel(url, out.clone(), constraints_rx));

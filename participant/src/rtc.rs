@@ -171,15 +171,7 @@ fn first_candidate(sdp: &str) -> Option<SocketAddr> {
 
 /// The local address the system would use to reach `to`.
 fn route_to(to: SocketAddr) -> Result<IpAddr> {
-    let any: SocketAddr = if to.is_ipv4() {
-        "0.0.0.0:0".parse()?
-    } else {
-        "[::]:0".parse()?
-    };
-    let s = std::net::UdpSocket::bind(any)?;
-    s.connect(to)
-        .with_context(|| format!("no route to the SFU at {to}"))?;
-    Ok(s.local_addr()?.ip())
+    service::local_ip_towards(to).with_context(|| format!("no route to the SFU at {to}"))
 }
 
 fn codec(c: StrCodec) -> Codec {

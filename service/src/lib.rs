@@ -1,6 +1,6 @@
 //! Plumbing every binary shares: the config file (TOML, unknown keys
 //! rejected, defaults from `Default`, then [`Validate`]), logging with
-//! `tracing`, and the shutdown signal.
+//! `tracing`, the shutdown signal, and [`local_ip_towards`].
 //!
 //! Each binary's `main` does only this: parse flags, [`load`] its config,
 //! [`init_logging`], and call its crate's `run(config, shutdown)`.
@@ -81,6 +81,19 @@ fn hide_secrets(v: &mut toml::Value) {
         toml::Value::Array(a) => a.iter_mut().for_each(hide_secrets),
         _ => {}
     }
+}
+
+/// The local address the system would send from to reach `remote`.
+/// Connecting a UDP socket sends nothing; it only picks the route.
+pub fn local_ip_towards(remote: std::net::SocketAddr) -> std::io::Result<std::net::IpAddr> {
+    let any: std::net::SocketAddr = if remote.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(any)?;
+    socket.connect(remote)?;
+    Ok(socket.local_addr()?.ip())
 }
 
 /// What every binary's `main` does before running: read the config file (or

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jid::{BareJid, Jid};
 
 use crate::meeting::{owners, xmpp, InProcessSfu};
-use crate::phone::{write_tone_pcap, Law};
+use crate::phone::{write_tone_pcap, DialIn, Law, Media, RtpSink, Step};
 use crate::webrtc::{MediaConfig, WebrtcParticipant};
 use crate::{Prosody, ProsodyOptions};
 
@@ -164,6 +164,19 @@ impl Stack {
 
     pub fn tone(&self) -> std::path::PathBuf {
         self.pcap.path().join("tone.pcap")
+    }
+
+    /// A caller into room `board` whose phone plays the tone, then `after`;
+    /// the gateway's RTP goes to `sink`.
+    pub fn board_caller(&self, sink: &RtpSink, after: Vec<Step>) -> DialIn {
+        let mut steps = vec![Step::PlayPcap(self.tone())];
+        steps.extend(after);
+        DialIn {
+            room: Some("board".into()),
+            media: Media::At(sink.addr()),
+            steps,
+            ..DialIn::default()
+        }
     }
 
     /// Runs one sipp call in the background.

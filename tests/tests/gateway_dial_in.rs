@@ -39,16 +39,12 @@ async fn a_caller_with_the_room_header_hears_and_is_heard() {
     let stack = Stack::start(|_| {}).await;
     let sink = RtpSink::bind().await.unwrap();
     let sipp = stack.call(dial_in(&DialIn {
-        room: Some("board".into()),
         caller_name: String::new(),
         caller_user: "+442079460958".into(),
-        media: Media::At(sink.addr()),
-        steps: vec![
-            Step::PlayPcap(stack.tone()),
-            Step::Pause(Duration::from_secs(10)),
-            Step::SendBye,
-        ],
-        ..DialIn::default()
+        ..stack.board_caller(
+            &sink,
+            vec![Step::Pause(Duration::from_secs(10)), Step::SendBye],
+        )
     }));
     // The room hears the phone.
     let heard = tests::meeting::until(&stack.web, "the web participant hears the phone", 15, |s| {
@@ -169,16 +165,13 @@ async fn three_wrong_pins_end_the_call_with_bye() {
 async fn a_moderator_mutes_then_removes_the_phone() {
     let stack = Stack::start(|_| {}).await;
     let sink = RtpSink::bind().await.unwrap();
-    let sipp = stack.call(dial_in(&DialIn {
-        room: Some("board".into()),
-        media: Media::At(sink.addr()),
-        steps: vec![
-            Step::PlayPcap(stack.tone()),
+    let sipp = stack.call(dial_in(&stack.board_caller(
+        &sink,
+        vec![
             // Removed from the room, the call ends with the gateway's BYE.
             Step::ExpectBye(Duration::from_secs(30)),
         ],
-        ..DialIn::default()
-    }));
+    )));
     let heard = tests::meeting::until(&stack.web, "the phone is heard before the mute", 15, |s| {
         web_hears(s, PHONE_HZ)
     })
@@ -294,16 +287,10 @@ async fn a_moderator_mutes_then_removes_the_phone() {
 async fn a_caller_that_vanishes_leaves_within_the_inactivity_timeout() {
     let stack = Stack::start(|c| c.sip.inactivity_timeout_s = 3).await;
     let sink = RtpSink::bind().await.unwrap();
-    let sipp = stack.call(dial_in(&DialIn {
-        room: Some("board".into()),
-        media: Media::At(sink.addr()),
-        steps: vec![
-            Step::PlayPcap(stack.tone()),
-            Step::Pause(Duration::from_secs(3)),
-            Step::HangUpSilently,
-        ],
-        ..DialIn::default()
-    }));
+    let sipp = stack.call(dial_in(&stack.board_caller(
+        &sink,
+        vec![Step::Pause(Duration::from_secs(3)), Step::HangUpSilently],
+    )));
     tests::meeting::until(&stack.web, "the phone is heard", 15, |s| {
         web_hears(s, PHONE_HZ)
     })
@@ -351,16 +338,14 @@ async fn two_callers_in_one_room_hear_everyone_but_themselves() {
         RtpSink::bind().await.unwrap(),
         RtpSink::bind().await.unwrap(),
     );
-    let caller = |sink: &RtpSink, pcap: std::path::PathBuf, user: &str| DialIn {
-        room: Some("board".into()),
-        caller_user: user.into(),
-        media: Media::At(sink.addr()),
-        steps: vec![
-            Step::PlayPcap(pcap),
-            Step::Pause(Duration::from_secs(12)),
-            Step::SendBye,
-        ],
-        ..DialIn::default()
+    let caller = |sink: &RtpSink, pcap: std::path::PathBuf, user: &str| {
+        let mut d = stack.board_caller(
+            sink,
+            vec![Step::Pause(Duration::from_secs(12)), Step::SendBye],
+        );
+        d.steps[0] = Step::PlayPcap(pcap);
+        d.caller_user = user.into();
+        d
     };
     let a = stack.call(dial_in(&caller(&sink_a, stack.tone(), "+15550001")));
     let b = stack.call(dial_in(&caller(&sink_b, other, "+15550002")));

@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use tests::gateway::{Stack, PHONE_HZ, WEB_HZ};
 use tests::meeting::{has_tone, until};
 use tests::phone::flood::{ack, invite, options, pcmu_offer, retrying_dial_in, Retrying, SipProbe};
-use tests::phone::{dial_in, flood_invites, run_call, run_calls, DialIn, Flood, Load, Media};
+use tests::phone::{dial_in, flood_invites, run_call, run_calls, Flood, Load};
 use tests::phone::{RtpSink, Step, ROOM_HEADER};
 use tests::sipp::{Outcome, Scenario};
 use tests::webrtc::{StreamKind, StreamStats, WebrtcParticipant};
@@ -315,16 +315,10 @@ async fn malformed_sip_and_rtp_do_not_disturb_a_call() {
     let stack = Stack::start(|_| {}).await;
     let sip = stack.gateway.sip;
     let sink = RtpSink::bind().await.unwrap();
-    let sipp = stack.call(dial_in(&DialIn {
-        room: Some("board".into()),
-        media: Media::At(sink.addr()),
-        steps: vec![
-            Step::PlayPcap(stack.tone()),
-            Step::Pause(Duration::from_secs(14)),
-            Step::SendBye,
-        ],
-        ..DialIn::default()
-    }));
+    let sipp = stack.call(dial_in(&stack.board_caller(
+        &sink,
+        vec![Step::Pause(Duration::from_secs(14)), Step::SendBye],
+    )));
     until(&stack.web, "the phone is heard", 15, |s| {
         has_tone(s, PHONE_HZ as f32)
     })
@@ -477,16 +471,10 @@ async fn malformed_sip_and_rtp_do_not_disturb_a_call() {
 async fn graceful_shutdown_lets_calls_finish_and_refuses_new_ones() {
     let stack = Stack::start(|_| {}).await;
     let sink = RtpSink::bind().await.unwrap();
-    let sipp = stack.call(dial_in(&DialIn {
-        room: Some("board".into()),
-        media: Media::At(sink.addr()),
-        steps: vec![
-            Step::PlayPcap(stack.tone()),
-            Step::Pause(Duration::from_secs(10)),
-            Step::SendBye,
-        ],
-        ..DialIn::default()
-    }));
+    let sipp = stack.call(dial_in(&stack.board_caller(
+        &sink,
+        vec![Step::Pause(Duration::from_secs(10)), Step::SendBye],
+    )));
     until(&stack.web, "the phone is heard", 15, |s| {
         has_tone(s, PHONE_HZ as f32)
     })

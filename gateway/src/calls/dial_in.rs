@@ -106,10 +106,6 @@ pub(super) async fn join(
         status: Some(status.into()),
     })
     .await?;
-    meeting.set_presence(
-        crate::presence::caller(&display, false),
-        Some(status.into()),
-    );
     Ok((meeting, events, nick))
 }
 

@@ -349,8 +349,7 @@ impl super::Manager {
         }
         if let ClientEvent::Ended { .. } = ev {
             tracing::info!(%call_id, "the callee hung up");
-            self.outbound.remove(&call_id);
-            if let Some(super::Stage::InRoom(room)) = self.calls.remove(&call_id) {
+            if let Some(super::Stage::InRoom { room, .. }) = self.calls.remove(&call_id) {
                 room.leave(&call_id);
             }
             self.set_active();
@@ -364,9 +363,14 @@ impl super::Manager {
             DialOutcome::InRoom(call_id, room) => {
                 self.dials.remove(&call_id);
                 Metrics::add(&self.shared.metrics.connected_total);
-                self.outbound.insert(call_id.clone());
-                self.calls
-                    .insert(call_id, super::Stage::InRoom(self.shared.room(&room)));
+                let room = self.shared.room(&room);
+                self.calls.insert(
+                    call_id,
+                    super::Stage::InRoom {
+                        room,
+                        dialled: true,
+                    },
+                );
             }
             DialOutcome::Failed(call_id, why) => {
                 tracing::info!(?call_id, why, "dial-out ended");

@@ -77,30 +77,36 @@ impl Shared {
         a.remove(call_id);
     }
 
-    /// Rooms whose task still runs (a task ends with its last caller);
-    /// updates the gauge.
-    pub fn count_rooms(&self) -> usize {
+    /// The rooms whose task still runs (a task ends with its last caller).
+    fn live_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomHandle>> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms.retain(|_, h| !h.is_closed());
+        rooms
+    }
+
+    fn publish_rooms(&self, n: usize) {
         self.metrics
             .rooms_active
-            .store(rooms.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        rooms.len()
+            .store(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Rooms with callers; updates the gauge.
+    pub fn count_rooms(&self) -> usize {
+        let n = self.live_rooms().len();
+        self.publish_rooms(n);
+        n
     }
 
     /// The room's task, started when the room has none running.
     pub fn room(&self, room: &RoomAddress) -> RoomHandle {
         let key = room.jid().to_string();
-        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        rooms.retain(|_, h| !h.is_closed());
         let inactivity = std::time::Duration::from_secs(self.config.sip.inactivity_timeout_s);
+        let mut rooms = self.live_rooms();
         let handle = rooms
             .entry(key.clone())
             .or_insert_with(|| room_task::spawn(key, inactivity, self.departures.clone()))
             .clone();
-        self.metrics
-            .rooms_active
-            .store(rooms.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.publish_rooms(rooms.len());
         handle
     }
 }
@@ -116,7 +122,8 @@ enum Stage {
         digits: mpsc::UnboundedSender<char>,
         abort: tokio::task::AbortHandle,
     },
-    InRoom(RoomHandle),
+    /// In its room's task; `dialled`: a dial-out call (our UAC dialog).
+    InRoom { room: RoomHandle, dialled: bool },
 }
 
 /// The manager's loop state.
@@ -129,8 +136,6 @@ pub struct Manager {
     dialing: HashMap<String, tokio::task::AbortHandle>,
     /// Dial-out calls not yet answered: their SIP events go to the task.
     dials: HashMap<CallId, mpsc::UnboundedSender<crate::sip::client::ClientEvent>>,
-    /// Answered dial-out calls (ended with the client's BYE).
-    outbound: std::collections::HashSet<CallId>,
     dial_tx: mpsc::UnboundedSender<dial_out::DialRequest>,
     dial_done_tx: mpsc::UnboundedSender<(String, dial_out::DialOutcome)>,
 }
@@ -175,7 +180,6 @@ impl Manager {
                 done_tx,
                 dialing: HashMap::new(),
                 dials: HashMap::new(),
-                outbound: Default::default(),
                 dial_tx,
                 dial_done_tx,
             },
@@ -250,7 +254,7 @@ impl Manager {
     fn phone_ended(&mut self, call_id: &CallId, _reason: EndReason) {
         match self.calls.remove(call_id) {
             Some(Stage::Task { abort, .. }) => abort.abort(),
-            Some(Stage::InRoom(room)) => room.leave(call_id),
+            Some(Stage::InRoom { room, .. }) => room.leave(call_id),
             None => {}
         }
         self.shared.forget_answer(call_id);
@@ -350,7 +354,13 @@ impl Manager {
                     }
                 }
                 Metrics::add(&self.shared.metrics.connected_total);
-                self.calls.insert(call_id, Stage::InRoom(handle));
+                self.calls.insert(
+                    call_id,
+                    Stage::InRoom {
+                        room: handle,
+                        dialled: false,
+                    },
+                );
             }
             dial_in::Outcome::Hangup(why) => {
                 tracing::info!(%call_id, why, "ending the call");
@@ -375,13 +385,9 @@ impl Manager {
                     abort.abort();
                     let _ = self.sip.hangup(&call_id).await;
                 }
-                Stage::InRoom(room) => {
+                Stage::InRoom { room, dialled } => {
                     room.leave(&call_id);
-                    if self.outbound.remove(&call_id) {
-                        let _ = self.sip.hangup_dial(&call_id).await;
-                    } else {
-                        let _ = self.sip.hangup(&call_id).await;
-                    }
+                    self.end_sip(&call_id, dialled).await;
                 }
             }
         }
@@ -394,6 +400,16 @@ impl Manager {
         self.set_active();
     }
 
+    /// BYE on the call's dialog: ours as a server (dial-in) or as a client
+    /// (dial-out).
+    async fn end_sip(&self, call_id: &CallId, dialled: bool) {
+        let _ = if dialled {
+            self.sip.hangup_dial(call_id).await
+        } else {
+            self.sip.hangup(call_id).await
+        };
+    }
+
     /// A caller left its room on its own: end the SIP call.
     pub async fn on_departure(&mut self, d: Departure) {
         let m = &self.shared.metrics;
@@ -403,12 +419,9 @@ impl Manager {
             LeaveReason::Ended(_) => {}
         }
         tracing::info!(call_id = %d.call_id, reason = ?d.reason, "hanging up");
-        if self.calls.remove(&d.call_id).is_some() {
-            if self.outbound.remove(&d.call_id) {
-                let _ = self.sip.hangup_dial(&d.call_id).await;
-            } else {
-                let _ = self.sip.hangup(&d.call_id).await;
-            }
+        if let Some(stage) = self.calls.remove(&d.call_id) {
+            let dialled = matches!(stage, Stage::InRoom { dialled: true, .. });
+            self.end_sip(&d.call_id, dialled).await;
         }
         self.shared.forget_answer(&d.call_id);
         self.set_active();

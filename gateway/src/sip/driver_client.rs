@@ -365,25 +365,19 @@ fn advertised(bound: SocketAddr) -> SocketAddr {
     if !bound.ip().is_unspecified() {
         return bound;
     }
-    // Connecting a UDP socket sends nothing; it only picks the route.
-    let (any, probe, loopback): (SocketAddr, SocketAddr, IpAddr) = match bound {
+    // A documentation address stands for "anywhere": the default route.
+    let (probe, loopback): (SocketAddr, IpAddr) = match bound {
         SocketAddr::V4(_) => (
-            (Ipv4Addr::UNSPECIFIED, 0).into(),
             (Ipv4Addr::new(192, 0, 2, 1), 5060).into(),
             Ipv4Addr::LOCALHOST.into(),
         ),
         SocketAddr::V6(_) => (
-            (Ipv6Addr::UNSPECIFIED, 0).into(),
             (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 5060).into(),
             Ipv6Addr::LOCALHOST.into(),
         ),
     };
-    let routed = std::net::UdpSocket::bind(any).and_then(|socket| {
-        socket.connect(probe)?;
-        socket.local_addr()
-    });
-    let ip = match routed {
-        Ok(local) if !local.ip().is_unspecified() => local.ip(),
+    let ip = match service::local_ip_towards(probe) {
+        Ok(ip) if !ip.is_unspecified() => ip,
         _ => loopback,
     };
     tracing::info!(%ip, "SIP contact derived from the bind address; set it to override");
