@@ -31,8 +31,14 @@ use crate::phone::sdp::{parse_answer, LocalMedia, Negotiated, Offer, SdpError};
 const ROOM_BITRATE: i32 = 32_000;
 /// Opus bit rate towards a phone that negotiated Opus.
 const PHONE_OPUS_BITRATE: i32 = 24_000;
-/// The phone-side jitter buffer (in slots of [`slot_ts`]).
-const JITTER_DELAY: Duration = Duration::from_millis(40);
+/// The phone-side jitter buffer (in slots of [`slot_ts`]). Its starting
+/// delay is nothing beyond the tick: the room task reads the phone's
+/// datagrams at its 20 ms tick, so a frame waits for that tick anyway (0 to
+/// 20 ms), and the buffer adds a slot each time a packet misses its tick.
+const JITTER_DELAY: Duration = Duration::ZERO;
+/// Datagrams read from one phone per tick at most (a flood waits in the
+/// socket's buffer, and the kernel drops what does not fit).
+const DRAIN_MAX: usize = 32;
 const JITTER_SLOTS: usize = 50;
 
 /// The jitter buffer's slot, in RTP timestamp units: 10 ms for the
@@ -256,6 +262,42 @@ impl PhoneLeg {
         }
         self.dtmf.handle_timeout(now);
         self.dtmf.poll_digit().map(|d| d.key)
+    }
+
+    /// Reads every datagram waiting on the RTP socket (up to [`DRAIN_MAX`])
+    /// without waiting, as [`PhoneLeg::on_packet`] at `now`; returns how
+    /// many.
+    pub fn drain(&mut self, buf: &mut [u8], now: Instant) -> usize {
+        let socket = Arc::clone(&self.socket);
+        let mut read = 0;
+        while read < DRAIN_MAX {
+            match socket.try_recv_from(buf) {
+                Ok((n, source)) => {
+                    read += 1;
+                    self.on_packet(&buf[..n], source, now);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!("phone socket: {e}");
+                    break;
+                }
+            }
+        }
+        read
+    }
+
+    /// Drops the phone audio buffered so far (what came while the caller
+    /// was in the voice menu or joining, in the jitter buffer or waiting on
+    /// the socket): the room hears the caller from now on, without that
+    /// delay.
+    pub fn restart_playout(&mut self) {
+        let mut buf = [0u8; 2048];
+        for _ in 0..4096 {
+            if self.socket.try_recv_from(&mut buf).is_err() {
+                break;
+            }
+        }
+        self.jitter.clear();
     }
 
     /// Stores a packet's payload in the jitter buffer, cut into slots.

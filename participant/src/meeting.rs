@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use futures::{SinkExt, StreamExt};
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
-use proto::bridge_channel::{BridgeMessage, ReceiverVideoConstraints};
+use proto::bridge_channel::{BridgeMessage, ReceiverAudioSubscription, ReceiverVideoConstraints};
 use proto::jingle::{Action, Jingle, Role};
 use proto::sdp::{jingle_to_sdp, sdp_to_jingle_as, Origin, Sdp};
 use tokio::sync::mpsc;
@@ -92,7 +92,8 @@ pub struct Meeting {
     handle: Handle,
     room: BareJid,
     rtc: RtcLeg,
-    constraints: mpsc::UnboundedSender<String>,
+    /// Messages for the bridge channel (JSON).
+    bridge: mpsc::UnboundedSender<String>,
     xmpp_task: tokio::task::JoinHandle<()>,
     /// Our features element, kept in every presence update.
     features: Element,
@@ -202,9 +203,9 @@ impl Meeting {
             payloads.extend(presence);
             handle.set_room_presence(room.clone(), payloads, status);
         }
-        let (constraints, constraints_rx) = mpsc::unbounded_channel();
+        let (bridge, bridge_rx) = mpsc::unbounded_channel();
         if let Some(url) = url {
-            tokio::spawn(bridge_channel(url, out.clone(), constraints_rx));
+            tokio::spawn(bridge_channel(url, out.clone(), bridge_rx));
         } else {
             tracing::warn!(%room, "the offer names no bridge channel");
         }
@@ -216,7 +217,7 @@ impl Meeting {
                 handle,
                 room,
                 rtc,
-                constraints,
+                bridge,
                 xmpp_task,
                 features: features_element,
             },
@@ -227,8 +228,16 @@ impl Meeting {
     /// Tells the bridge which video the layout shows.
     pub fn set_constraints(&self, c: ReceiverVideoConstraints) {
         let _ = self
-            .constraints
+            .bridge
             .send(BridgeMessage::ReceiverVideoConstraints(c).to_json());
+    }
+
+    /// Tells the bridge which audio sources to send us (sent once the
+    /// bridge channel opens, if it is not open yet).
+    pub fn set_audio_subscription(&self, s: ReceiverAudioSubscription) {
+        let _ = self
+            .bridge
+            .send(BridgeMessage::ReceiverAudioSubscription(s).to_json());
     }
 
     pub fn request_keyframe(&self, mid: &str) {
@@ -410,7 +419,7 @@ async fn forward_media(
     }
 }
 
-/// The bridge channel: messages in, constraints out; reconnects are not
+/// The bridge channel: messages in, constraints and subscriptions out; reconnects are not
 /// attempted (the SFU keeps the channel for the session's life).
 async fn bridge_channel(
     url: String,

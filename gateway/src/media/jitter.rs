@@ -1,4 +1,5 @@
-//! A fixed-delay jitter buffer for incoming RTP audio (RFC 3550 fields).
+//! A jitter buffer for incoming RTP audio (RFC 3550 fields) whose delay
+//! starts small and grows when packets come late.
 //!
 //! Packets are placed by RTP timestamp, one slot per frame (the frame length
 //! in timestamp units is fixed at construction: 160 for 20 ms G.711, 960 for
@@ -9,8 +10,14 @@
 //! PLC, or FEC from the next packet: [`JitterBuffer::peek_next`]); a packet
 //! arriving after its turn is dropped as late. A jump beyond the buffer's
 //! capacity (a new talk spurt after a long pause, a restarted sender) resets
-//! it, and so does a long run of nothing. No adaptive delay, no drift
-//! compensation yet: the delay is fixed.
+//! it, and so does a long run of nothing.
+//!
+//! The delay adapts upwards: a packet that comes after its turn makes the
+//! next tick play a concealed frame instead of advancing, so everything
+//! after it plays one slot later (at most a quarter of the capacity in all).
+//! A restart (a new talk spurt, or a [`JitterBuffer::clear`]) goes back to
+//! the starting delay. It never shrinks while a stream runs, and there is
+//! no drift compensation.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +55,8 @@ pub struct Stats {
     pub resets: u64,
     pub played: u64,
     pub lost: u64,
+    /// Slots the delay grew by, after late packets.
+    pub stretched: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -67,11 +76,16 @@ pub struct JitterBuffer<P> {
     next_ts: u32,
     state: State,
     stats: Stats,
+    /// A late packet asked for one slot more of delay.
+    stretch: bool,
+    /// Slots of delay added since the last restart.
+    grown: usize,
 }
 
 impl<P> JitterBuffer<P> {
     /// A buffer of `capacity` frames of `frame_ts` timestamp units each,
-    /// playing `delay` behind the first arrival (60 ms is a good start).
+    /// playing at least `delay` behind the first arrival (0 when arrivals
+    /// are only stamped at the playout ticks).
     pub fn new(frame_ts: u32, delay: Duration, capacity: usize) -> Self {
         let capacity = capacity.max(2);
         JitterBuffer {
@@ -82,6 +96,8 @@ impl<P> JitterBuffer<P> {
             next_ts: 0,
             state: State::Empty,
             stats: Stats::default(),
+            stretch: false,
+            grown: 0,
         }
     }
 
@@ -107,8 +123,20 @@ impl<P> JitterBuffer<P> {
         self.slots[i].as_ref().map(|(_, p)| p)
     }
 
+    /// Forgets everything stored: the next packet starts playout afresh,
+    /// with the starting delay (for a stream whose earlier packets were not
+    /// played, as a call's audio during its voice menu).
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.state = State::Empty;
+        self.stretch = false;
+        self.grown = 0;
+    }
+
     fn restart(&mut self, now: Instant, seq: u16, ts: u32, payload: P) {
         self.slots.iter_mut().for_each(|s| *s = None);
+        self.stretch = false;
+        self.grown = 0;
         self.head = 0;
         self.next_ts = ts;
         self.slots[0] = Some((seq, payload));
@@ -140,6 +168,9 @@ impl<P> JitterBuffer<P> {
             }
             if back <= 2 * cap {
                 self.stats.late += 1;
+                if matches!(self.state, State::Playing { .. }) && self.grown < cap / 4 {
+                    self.stretch = true;
+                }
                 return Arrival::Late;
             }
         } else if (frames as usize) < cap {
@@ -163,6 +194,13 @@ impl<P> JitterBuffer<P> {
             State::Empty => return Playout::Waiting,
             State::Priming { since } if now < since + self.delay => return Playout::Waiting,
             State::Priming { .. } => self.state = State::Playing { idle: 0 },
+            State::Playing { .. } if self.stretch => {
+                // One slot more of delay: conceal instead of advancing.
+                self.stretch = false;
+                self.grown += 1;
+                self.stats.stretched += 1;
+                return Playout::Lost;
+            }
             State::Playing { .. } => {}
         }
         let cap = self.slots.len();
@@ -281,5 +319,62 @@ mod tests {
         let out = drain(&mut jb, t0, 6..12);
         assert_eq!(out.iter().filter(|p| **p == Playout::Lost).count(), 3);
         assert_eq!(out.last(), Some(&Playout::Waiting));
+    }
+
+    #[test]
+    fn a_late_packet_adds_one_slot_of_delay() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(160, Duration::ZERO, 16);
+        // Packets arrive at 20 ms steps and play at the tick they arrive.
+        for i in 0..3u16 {
+            let (seq, ts) = packet(i);
+            let now = t0 + 20 * u32::from(i) * MS;
+            jb.push(now, seq, ts, i);
+            assert_eq!(jb.pop(now), Playout::Frame(i));
+        }
+        // Packet 3 misses its tick and comes with packet 4.
+        assert_eq!(jb.pop(t0 + 60 * MS), Playout::Lost);
+        let (seq, ts) = packet(3);
+        assert_eq!(jb.push(t0 + 80 * MS, seq, ts, 3), Arrival::Late);
+        let (seq, ts) = packet(4);
+        assert_eq!(jb.push(t0 + 80 * MS, seq, ts, 4), Arrival::Accepted);
+        // The buffer waits one slot, then plays one slot behind: packet 5,
+        // arriving as late as packet 3 did, is in time.
+        assert_eq!(jb.pop(t0 + 80 * MS), Playout::Lost);
+        assert_eq!(jb.pop(t0 + 100 * MS), Playout::Frame(4));
+        let (seq, ts) = packet(5);
+        assert_eq!(jb.push(t0 + 120 * MS, seq, ts, 5), Arrival::Accepted);
+        assert_eq!(jb.pop(t0 + 120 * MS), Playout::Frame(5));
+        let s = jb.stats();
+        assert_eq!((s.late, s.stretched, s.lost), (1, 1, 1));
+        // Clearing goes back to the starting delay.
+        jb.clear();
+        assert!(jb.is_empty());
+        let (seq, ts) = packet(9);
+        jb.push(t0 + 200 * MS, seq, ts, 9);
+        assert_eq!(jb.pop(t0 + 200 * MS), Playout::Frame(9));
+    }
+
+    #[test]
+    fn the_delay_grows_at_most_a_quarter_of_the_capacity() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(160, Duration::ZERO, 8);
+        let (seq, ts) = packet(0);
+        jb.push(t0, seq, ts, 0);
+        assert_eq!(jb.pop(t0), Playout::Frame(0));
+        // A sender at half speed: packet j comes at tick 2j, later and later.
+        // The delay grows by one slot per late packet, up to 2 slots.
+        for k in 1..13u16 {
+            let now = t0 + 20 * u32::from(k) * MS;
+            let _ = jb.pop(now);
+            if k % 2 == 0 {
+                let (seq, ts) = packet(k / 2);
+                jb.push(now, seq, ts, k / 2);
+            }
+        }
+        let s = jb.stats();
+        assert_eq!(s.stretched, 2);
+        assert!(s.late >= 3, "{s:?}");
+        assert_eq!(s.resets, 0);
     }
 }

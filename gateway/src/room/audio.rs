@@ -27,8 +27,10 @@ use super::super::media::FRAME_48K;
 pub const FEEDER_SWITCH: Duration = Duration::from_millis(200);
 /// A remote source silent this long is forgotten (its decoder freed).
 const SOURCE_IDLE: Duration = Duration::from_secs(5);
-/// Jitter buffer delay and depth (frames) for the room's streams.
-const JITTER_DELAY: Duration = Duration::from_millis(40);
+/// Jitter buffer delay and depth (frames) for the room's streams. A frame
+/// plays at the first tick after it arrived; each frame that misses its
+/// tick makes the buffer one frame deeper.
+const JITTER_DELAY: Duration = Duration::ZERO;
 const JITTER_FRAMES: usize = 16;
 /// Concealed frames after which a source without packets is left out of the
 /// mix instead of fading on.

@@ -10,12 +10,18 @@
 //! own: kicked by a moderator, its WebRTC leg or session ended, or its
 //! phone silent beyond the inactivity timeout; the manager then hears a
 //! [`Departure`] and ends the SIP call. The task ends with its last caller.
+//!
+//! Everything runs on the clock: each tick drains every phone socket into
+//! its jitter buffer and the meeting events into the room, so no caller has
+//! tasks of its own. The room is decoded once: one caller's leg (the
+//! "ear") subscribes to every remote audio stream except the gateway's own
+//! callers, the others to none (`ReceiverAudioSubscription`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use participant::{Meeting, MeetingEvent, RtcEvent};
-use proto::bridge_channel::BridgeMessage;
+use proto::bridge_channel::{BridgeMessage, ReceiverAudioSubscription};
 use tokio::sync::mpsc;
 
 use super::audio::{LegId, RoomAudio};
@@ -87,16 +93,10 @@ struct Member {
     nick: String,
     phone: PhoneLeg,
     meeting: Meeting,
+    events: mpsc::UnboundedReceiver<MeetingEvent>,
     muted: bool,
     /// Receive line (mid) → the nick whose audio it carries.
     audio_owner: HashMap<String, String>,
-    /// The task reading the phone socket.
-    reader: tokio::task::AbortHandle,
-}
-
-enum Input {
-    Meeting(LegId, MeetingEvent),
-    Phone(LegId, Vec<u8>, std::net::SocketAddr),
 }
 
 /// Starts the task for a room. `inactivity` ends a caller whose phone sends
@@ -111,19 +111,24 @@ pub fn spawn(
     RoomHandle { commands }
 }
 
+/// The task wakes for commands and for its 20 ms tick only: at each tick it
+/// reads what every caller's phone socket and participant have brought
+/// since the last one, then plays and mixes one frame. Nothing here waits
+/// on a single packet.
 async fn run(
     room: String,
     inactivity: Duration,
     mut commands: mpsc::UnboundedReceiver<Command>,
     departures: mpsc::UnboundedSender<Departure>,
 ) {
-    let (input_tx, mut inputs) = mpsc::unbounded_channel::<Input>();
     let mut members: HashMap<LegId, Member> = HashMap::new();
+    let mut ear: Option<LegId> = None;
     let mut audio = RoomAudio::new();
     let mut next_id: LegId = 0;
     let mut clock = tokio::time::interval(Duration::from_millis(20));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut mix = vec![0i16; FRAME_48K];
+    let mut buf = vec![0u8; 2048];
     let mut ever_joined = false;
     tracing::info!(%room, "room audio started");
     loop {
@@ -133,47 +138,46 @@ async fn run(
                     next_id += 1;
                     ever_joined = true;
                     let id = next_id;
-                    let Caller { call_id, nick, phone, meeting, events } = *caller;
-                    let reader = forward(id, events, phone.socket(), input_tx.clone());
+                    let Caller { call_id, nick, mut phone, meeting, events } = *caller;
+                    phone.restart_playout();
                     audio.add_local(&nick);
                     tracing::info!(%room, %call_id, %nick, "caller in the room");
                     members.insert(id, Member {
-                        call_id, nick, phone, meeting, muted: false,
-                        audio_owner: HashMap::new(), reader,
+                        call_id, nick, phone, meeting, events, muted: false,
+                        audio_owner: HashMap::new(),
                     });
+                    subscribe(&members, &mut ear, Some(id));
                 }
                 Some(Command::Leave(call_id)) => {
                     if let Some(id) = members.iter().find(|(_, m)| m.call_id == call_id).map(|(id, _)| *id) {
                         remove(&mut members, &mut audio, id, None, &departures);
+                        subscribe(&members, &mut ear, None);
                     }
                 }
                 None => break,
             },
-            Some(input) = inputs.recv() => match input {
-                Input::Phone(id, packet, source) => {
-                    if let Some(m) = members.get_mut(&id) {
-                        m.phone.on_packet(&packet, source, Instant::now());
-                    }
-                }
-                Input::Meeting(id, ev) => {
-                    let now = Instant::now();
-                    if let Some(reason) = on_meeting_event(&mut members, &mut audio, id, ev, now) {
-                        remove(&mut members, &mut audio, id, Some(reason), &departures);
-                    }
-                }
-            },
             _ = clock.tick() => {
                 let now = Instant::now();
-                audio.tick(now);
-                let mut silent = Vec::new();
+                let mut leaving = Vec::new();
                 for (id, m) in members.iter_mut() {
-                    if m.phone.idle_for(now) > inactivity {
-                        silent.push(*id);
-                        continue;
+                    m.phone.drain(&mut buf, now);
+                    if let Some(reason) = take_events(m, &mut audio, *id) {
+                        leaving.push((*id, reason));
+                    } else if m.phone.idle_for(now) > inactivity {
+                        leaving.push((*id, LeaveReason::PhoneSilent(inactivity)));
                     }
+                }
+                for (id, reason) in leaving.drain(..) {
+                    remove(&mut members, &mut audio, id, Some(reason), &departures);
+                    subscribe(&members, &mut ear, None);
+                }
+                audio.tick(now);
+                for m in members.values_mut() {
                     if let Some(up) = m.phone.uplink(now) {
-                        audio.put_local(&m.nick, up.pcm48);
+                        // A caller a moderator muted is heard by nobody,
+                        // neither in the room nor on this gateway.
                         if !m.muted {
+                            audio.put_local(&m.nick, up.pcm48);
                             m.meeting.send_audio(up.opus.to_vec(), FRAME_48K as u32, up.level, now);
                         }
                     }
@@ -181,9 +185,6 @@ async fn run(
                 for m in members.values_mut() {
                     audio.mix_for(Some(&m.nick), &mut mix);
                     m.phone.downlink(&mix, now);
-                }
-                for id in silent {
-                    remove(&mut members, &mut audio, id, Some(LeaveReason::PhoneSilent(inactivity)), &departures);
                 }
             }
         }
@@ -194,19 +195,70 @@ async fn run(
     tracing::info!(%room, stats = ?audio.stats(), "room audio ended");
 }
 
+/// The bridge's name for a participant's audio source.
+fn audio_source(nick: &str) -> String {
+    format!("{nick}-a0")
+}
+
+/// Keeps the room's audio subscriptions right after a join (`joined`) or a
+/// departure. The SFU would send every caller's leg the same speakers, and
+/// the callers of this gateway to each other, all of which the room only
+/// drops ([`RoomAudio`] decodes a source once and mixes its own callers
+/// locally). So one leg, the *ear*, receives every source but this
+/// gateway's callers, and the others receive no audio at all.
+fn subscribe(members: &HashMap<LegId, Member>, ear: &mut Option<LegId>, joined: Option<LegId>) {
+    if let Some(id) = joined.filter(|id| Some(*id) != *ear && ear.is_some()) {
+        if let Some(m) = members.get(&id) {
+            m.meeting.set_audio_subscription(ReceiverAudioSubscription {
+                all: Some(false),
+                ..Default::default()
+            });
+        }
+    }
+    if ear.is_none_or(|e| !members.contains_key(&e)) {
+        *ear = members.keys().min().copied();
+    }
+    let Some(e) = ear.and_then(|e| members.get(&e)) else {
+        return;
+    };
+    let mut exclude: Vec<String> = members.values().map(|m| audio_source(&m.nick)).collect();
+    exclude.sort();
+    e.meeting.set_audio_subscription(ReceiverAudioSubscription {
+        all: Some(true),
+        exclude: Some(exclude),
+        ..Default::default()
+    });
+}
+
+/// Applies every event member `id`'s participant brought since the last
+/// tick; returns why it must go.
+fn take_events(m: &mut Member, audio: &mut RoomAudio, id: LegId) -> Option<LeaveReason> {
+    loop {
+        match m.events.try_recv() {
+            Ok(ev) => {
+                if let Some(reason) = on_meeting_event(m, audio, id, ev) {
+                    return Some(reason);
+                }
+            }
+            Err(mpsc::error::TryRecvError::Empty) => return None,
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                return Some(LeaveReason::Ended("the participant's session ended".into()))
+            }
+        }
+    }
+}
+
 /// Applies one event of member `id`'s participant; returns why it must go.
 fn on_meeting_event(
-    members: &mut HashMap<LegId, Member>,
+    m: &mut Member,
     audio: &mut RoomAudio,
     id: LegId,
     ev: MeetingEvent,
-    now: Instant,
 ) -> Option<LeaveReason> {
-    let m = members.get_mut(&id)?;
     match ev {
         MeetingEvent::Media(RtcEvent::Frame(f)) if !f.video => {
             if let Some(owner) = m.audio_owner.get(&f.mid) {
-                audio.push(id, owner, f.rtp_time, &f.data, now);
+                audio.push(id, owner, f.rtp_time, &f.data, f.at);
             }
         }
         MeetingEvent::Bridge(BridgeMessage::AudioSourcesMap(map)) => {
@@ -245,7 +297,6 @@ fn remove(
         return;
     };
     audio.remove_local(&m.nick);
-    m.reader.abort();
     tracing::info!(call_id = %m.call_id, nick = %m.nick, ?reason, "caller leaves the room");
     if let Some(reason) = reason {
         let _ = departures.send(Departure {
@@ -254,41 +305,4 @@ fn remove(
         });
     }
     tokio::spawn(m.meeting.leave());
-}
-
-/// Moves a caller's meeting events and phone datagrams into the room task.
-fn forward(
-    id: LegId,
-    mut events: mpsc::UnboundedReceiver<MeetingEvent>,
-    socket: std::sync::Arc<tokio::net::UdpSocket>,
-    to: mpsc::UnboundedSender<Input>,
-) -> tokio::task::AbortHandle {
-    let tx = to.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            if tx.send(Input::Meeting(id, ev)).is_err() {
-                return;
-            }
-        }
-    });
-    let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
-        loop {
-            tokio::select! {
-                r = socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => {
-                        if to.send(Input::Phone(id, buf[..n].to_vec(), source)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!("phone socket: {e}");
-                        return;
-                    }
-                },
-                _ = to.closed() => return,
-            }
-        }
-    });
-    reader.abort_handle()
 }
