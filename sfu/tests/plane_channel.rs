@@ -426,6 +426,132 @@ async fn a_receiver_learns_who_is_in_which_slot() {
     assert_eq!(video[0].0, "bob-v0");
 }
 
+/// Frames numbered in `range` of `nick`'s audio that `c` received.
+fn audio_frames(c: &Client, nick: &str, range: std::ops::Range<u32>) -> usize {
+    range
+        .filter(|n| {
+            let wanted = frame(nick, *n);
+            c.received
+                .iter()
+                .any(|(m, p)| m.starts_with("audio") && *p == wanted)
+        })
+        .count()
+}
+
+fn audio_sources(c: &Client) -> BTreeSet<String> {
+    last_maps(c).0.into_iter().map(|a| a.0).collect()
+}
+
+#[tokio::test]
+async fn the_loudest_publishers_fill_the_audio_slots() {
+    let (plane, mut events, channels, http) = start().await;
+    let mut clients = Vec::new();
+    for nick in ["alice", "bob", "carol", "dave", "erin"] {
+        clients.push(Client::join(&plane, &channels, http, nick).await);
+    }
+    let mut all: Vec<&mut Client> = clients.iter_mut().collect();
+    connect(&mut all, &mut events).await;
+    // Everyone is silent: erin's three audio slots hold the first three
+    // who joined, and dave is not heard.
+    let mut n = 0;
+    for _ in 0..10 {
+        for c in all.iter_mut() {
+            c.send_audio(n, 127);
+        }
+        n += 1;
+        pump_for(&mut all, Duration::from_millis(20)).await;
+    }
+    pump_for(&mut all, Duration::from_millis(300)).await;
+    assert_eq!(
+        audio_sources(all[4]),
+        set(&["alice-a0", "bob-a0", "carol-a0"])
+    );
+    assert_eq!(audio_frames(all[4], "dave", 0..n), 0);
+
+    // Dave talks: from his first or second packet on, erin hears him (in
+    // a silent publisher's slot), and her maps say so.
+    let first = n;
+    for _ in 0..25 {
+        for (i, c) in all.iter_mut().enumerate() {
+            c.send_audio(n, if i == 3 { 25 } else { 127 });
+        }
+        n += 1;
+        pump_for(&mut all, Duration::from_millis(20)).await;
+    }
+    pump_for(&mut all, Duration::from_millis(300)).await;
+    let heard = audio_frames(all[4], "dave", first..n);
+    assert!(heard >= 23, "erin heard {heard} of dave's 25 frames");
+    let sources = audio_sources(all[4]);
+    assert!(sources.contains("dave-a0"), "{sources:?}");
+    assert_eq!(sources.len(), 3, "{sources:?}");
+    // The other receivers with a slot to spare for him heard him too.
+    assert!(audio_frames(all[0], "dave", first..n) >= 23);
+
+    // Dave goes quiet and erin talks: dave now hears her, and erin keeps
+    // dave in her slots (the silent ones are no louder than he is).
+    for _ in 0..25 {
+        for (i, c) in all.iter_mut().enumerate() {
+            c.send_audio(n, if i == 4 { 20 } else { 127 });
+        }
+        n += 1;
+        pump_for(&mut all, Duration::from_millis(20)).await;
+    }
+    pump_for(&mut all, Duration::from_millis(300)).await;
+    assert!(audio_sources(all[3]).contains("erin-a0"));
+    assert_eq!(audio_sources(all[3]).len(), 3);
+    assert!(audio_sources(all[4]).contains("dave-a0"));
+}
+
+#[tokio::test]
+async fn a_receiver_gets_only_the_audio_it_subscribes_to() {
+    let (plane, mut events, channels, http) = start().await;
+    let mut a = Client::join(&plane, &channels, http, "alice").await;
+    let mut b = Client::join(&plane, &channels, http, "bob").await;
+    let mut c = Client::join(&plane, &channels, http, "carol").await;
+    connect(&mut [&mut a, &mut b, &mut c], &mut events).await;
+    let mut n = 0;
+    let talk = async |a: &mut Client, b: &mut Client, c: &mut Client, n: &mut u32| {
+        let first = *n;
+        for _ in 0..10 {
+            a.send_audio(*n, 30);
+            b.send_audio(*n, 30);
+            *n += 1;
+            pump_for(&mut [&mut *a, &mut *b, &mut *c], Duration::from_millis(20)).await;
+        }
+        pump_for(&mut [&mut *a, &mut *b, &mut *c], Duration::from_millis(200)).await;
+        first..*n
+    };
+    let frames = talk(&mut a, &mut b, &mut c, &mut n).await;
+    assert_eq!(audio_frames(&c, "alice", frames.clone()), 10);
+    assert_eq!(audio_frames(&c, "bob", frames), 10);
+
+    for (subscription, alice, bob) in [
+        (r#""all":true,"exclude":["alice-a0"]"#, false, true),
+        (r#""all":false"#, false, false),
+        (r#""include":["alice"]"#, true, false),
+        (r#""mode":"Exclude","list":["bob-a0"]"#, true, false),
+        (r#""all":true"#, true, true),
+    ] {
+        let json = format!(r#"{{"colibriClass":"ReceiverAudioSubscription",{subscription}}}"#);
+        c.sink.send(Message::Text(json.into())).await.unwrap();
+        pump_for(&mut [&mut a, &mut b, &mut c], Duration::from_millis(100)).await;
+        let frames = talk(&mut a, &mut b, &mut c, &mut n).await;
+        let heard = |nick| audio_frames(&c, nick, frames.clone());
+        assert_eq!(heard("alice"), if alice { 10 } else { 0 }, "{subscription}");
+        assert_eq!(heard("bob"), if bob { 10 } else { 0 }, "{subscription}");
+        let mut expected = Vec::new();
+        if alice {
+            expected.push("alice-a0");
+        }
+        if bob {
+            expected.push("bob-a0");
+        }
+        assert_eq!(audio_sources(&c), set(&expected), "{subscription}");
+    }
+    // Alice subscribed to nothing new: she still hears bob.
+    assert!(audio_frames(&a, "bob", 0..n) >= n as usize - 2);
+}
+
 impl Peer for Client {
     fn pump(&mut self) {
         Client::pump(self)

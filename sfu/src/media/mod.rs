@@ -8,7 +8,8 @@
 //! - **No allocation per packet.** The per-packet calls
 //!   ([`rewrite::SeqTsRewriter::rewrite`], [`vp8::Vp8Rewriter::rewrite`],
 //!   [`vp8::is_keyframe`], [`h264::is_keyframe`], [`layers::SourceLayers::on_packet`],
-//!   [`speaker::SpeakerDetector::on_audio_level`]) work in fixed-size state.
+//!   [`speaker::SpeakerDetector::on_audio_level`], [`audio_route`]) work in
+//!   fixed-size state.
 //!   Allocation happens only on rare events (a layer switch, a new allocation,
 //!   a dominant-speaker change).
 //! - **Never panic on network input.** Parsers return `None`/`Err`/`false` on
@@ -23,8 +24,11 @@
 //! - [`allocation`]: which source and layer each receiver gets, from its
 //!   `ReceiverVideoConstraints`, the speaker order and its bandwidth estimate.
 //! - [`speaker`]: the dominant speaker from RFC 6464 audio levels.
+//! - [`audio_route`]: which publishers fill a receiver's audio slots (the
+//!   loudest it subscribes to).
 
 pub mod allocation;
+pub mod audio_route;
 pub mod h264;
 pub mod layers;
 pub mod rewrite;

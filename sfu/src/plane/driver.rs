@@ -25,6 +25,7 @@ use super::signal::{self, source_name, Conference, SlotMaps};
 use super::{stun, Command, PlaneConfig, PlaneError, PlaneEvent, PlaneStats};
 use crate::channel::{Channels, Inbound};
 use crate::media::allocation::{self, SourceOffer};
+use crate::media::audio_route::{self, AudioSubscription};
 use crate::media::speaker::SpeakerChange;
 use crate::media::{vp8, EndpointId, SourceName};
 
@@ -279,6 +280,7 @@ impl Plane {
             other.release(id);
         }
         if let Some(c) = self.conferences.get_mut(&ep.conference) {
+            c.loudness.remove(id);
             let change = c.detector.remove(id);
             if self
                 .endpoints
@@ -295,9 +297,11 @@ impl Plane {
     }
 
     /// Gives every publisher of `conference` a slot at every other
-    /// participant where one is free, and chooses the layers at once (a
-    /// receiver's forwarder asks for the keyframe it needs).
+    /// participant where one is free (audio: only to those who subscribed
+    /// to it, loudest first), and chooses the layers at once (a receiver's
+    /// forwarder asks for the keyframe it needs).
     fn fill_slots(&mut self, conference: &str) {
+        let now = Instant::now();
         let members: Vec<String> = self
             .order
             .iter()
@@ -308,16 +312,25 @@ impl Plane {
             })
             .cloned()
             .collect();
+        let mut loudest = members.clone();
+        if let Some(c) = self.conferences.get(conference) {
+            let score = |p: &String| c.loudness.score(p, now);
+            loudest.sort_by(|a, b| score(b).total_cmp(&score(a)));
+        }
         for receiver in &members {
+            let Some(r) = self.endpoints.get_mut(receiver) else {
+                continue;
+            };
+            for publisher in loudest.iter().filter(|p| *p != receiver) {
+                if r.audio_sub.wants(publisher) {
+                    r.assign(publisher, MediaKind::Audio);
+                }
+            }
             for publisher in members.iter().filter(|p| *p != receiver) {
-                let Some(r) = self.endpoints.get_mut(receiver) else {
-                    continue;
-                };
-                r.assign(publisher, MediaKind::Audio);
                 r.assign(publisher, MediaKind::Video);
             }
         }
-        self.next_allocation = Instant::now();
+        self.next_allocation = now;
     }
 
     fn receive(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
@@ -503,9 +516,16 @@ impl Plane {
             ..Default::default()
         };
         let mut wanted: Option<usize> = None;
+        let loudness = self.conferences.get(&conference).map(|c| &c.loudness);
+        let score = loudness.map_or(0.0, |l| l.score(from, now));
         for r in self.endpoints.values_mut() {
             if r.id == from || r.conference != conference || !r.connected {
                 continue;
+            }
+            if kind.is_audio() {
+                if let Some(l) = loudness {
+                    contend_for_audio(r, from, score, |p| l.score(p, now));
+                }
             }
             let slots = if kind.is_audio() {
                 &mut r.audio_slots
@@ -645,6 +665,7 @@ impl Plane {
             return;
         };
         let level = level.unsigned_abs().min(127);
+        c.loudness.on_level(from, level, now);
         if let Some(change) = c.detector.on_audio_level(from, level, now) {
             let conference = ep.conference.clone();
             self.speaker_changed(&conference, &change);
@@ -728,6 +749,23 @@ impl Plane {
                     self.next_allocation = Instant::now();
                 }
             }
+            BridgeMessage::ReceiverAudioSubscription(sub) => {
+                let (all, include, exclude) = sub.normalized();
+                let sub = AudioSubscription::new(all, include, exclude);
+                tracing::debug!(receiver = ep.id, subscription = ?sub, "receiver audio subscription");
+                let unwanted: Vec<String> = ep
+                    .audio_slots
+                    .iter()
+                    .filter_map(|s| s.publisher.clone())
+                    .filter(|p| !sub.wants(p))
+                    .collect();
+                for p in &unwanted {
+                    ep.release_audio(p);
+                }
+                ep.audio_sub = sub;
+                let conference = ep.conference.clone();
+                self.fill_slots(&conference);
+            }
             BridgeMessage::LastNChangedEvent(e) => {
                 let changed = ep.constraints.set_last_n(e.last_n);
                 tracing::debug!(receiver = ep.id, changed, last_n = e.last_n, "last-n");
@@ -768,6 +806,29 @@ impl Plane {
             ep.dirty = true;
         }
     }
+}
+
+/// Lets `publisher` (with loudness `score`) into one of receiver `r`'s
+/// audio slots if `r` wants it and it has none: a free slot, or the slot
+/// of a clearly quieter holder (`media::audio_route`).
+fn contend_for_audio(r: &mut Endpoint, publisher: &str, score: f32, of: impl Fn(&str) -> f32) {
+    if r.slot_of(publisher, MediaKind::Audio).is_some() || !r.audio_sub.wants(publisher) {
+        return;
+    }
+    let holders = r
+        .audio_slots
+        .iter()
+        .map(|s| s.publisher.as_deref().map(&of));
+    let Some(index) = audio_route::take_slot(holders, score) else {
+        return;
+    };
+    tracing::debug!(
+        receiver = r.id,
+        publisher,
+        replaced = ?r.audio_slots.get(index).and_then(|s| s.publisher.as_deref()),
+        "audio slot to a louder publisher"
+    );
+    r.switch_audio(index, publisher);
 }
 
 /// Drains one session's output: sends its datagrams, reports its events,

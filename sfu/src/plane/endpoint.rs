@@ -27,6 +27,7 @@ use super::sdp::{self, OfferLine, SendSsrcs, Setup};
 use super::signal::SlotMaps;
 use super::PlaneError;
 use crate::media::allocation::ReceiverConstraints;
+use crate::media::audio_route::AudioSubscription;
 use crate::media::layers::SourceLayers;
 use crate::media::Ssrc;
 
@@ -80,6 +81,8 @@ pub(crate) struct Endpoint {
     pub keyframe_requested: [Option<Instant>; MAX_LAYERS],
     /// What the receiver asked for over the bridge channel.
     pub constraints: ReceiverConstraints,
+    /// The audio it subscribed to over the bridge channel.
+    pub audio_sub: AudioSubscription,
     /// Its egress bandwidth estimate, once str0m can probe (TWCC feedback
     /// negotiated); receivers without TWCC are not limited by an estimate.
     pub bwe_bps: Option<u64>,
@@ -287,6 +290,7 @@ impl Endpoint {
             mute_video: false,
             keyframe_requested: [None; MAX_LAYERS],
             constraints: ReceiverConstraints::new(),
+            audio_sub: AudioSubscription::default(),
             bwe_bps: None,
             slots_changed: false,
             sent_maps: None,
@@ -446,6 +450,28 @@ impl Endpoint {
         let mid = free.mid;
         self.slots_changed = true;
         Some(mid)
+    }
+
+    /// Puts `publisher` in audio slot `index` in place of its holder (the
+    /// slot's stream goes on: seq and timestamps continue).
+    pub fn switch_audio(&mut self, index: usize, publisher: &str) {
+        let Some(slot) = self.audio_slots.get_mut(index) else {
+            return;
+        };
+        slot.fwd.pause();
+        slot.publisher = Some(publisher.to_owned());
+        self.slots_changed = true;
+    }
+
+    /// Frees the audio slot `publisher` holds, if any.
+    pub fn release_audio(&mut self, publisher: &str) {
+        for s in self.audio_slots.iter_mut() {
+            if s.publisher.as_deref() == Some(publisher) {
+                s.publisher = None;
+                s.fwd.pause();
+                self.slots_changed = true;
+            }
+        }
     }
 
     /// Frees every slot `publisher` holds.

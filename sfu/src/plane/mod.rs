@@ -10,8 +10,12 @@
 //! by `SIM` group), and a fixed number of receive slots (`audio_1..`,
 //! `video_1..`). Every publisher's audio and video is forwarded to every
 //! other participant of the same conference, each into a slot of that
-//! receiver (first come; a leaving publisher frees its slots, which go to
-//! whoever waits). Forwarding is per RTP packet: each slot's [`forward`]er
+//! receiver (video first come; a leaving publisher frees its slots, which
+//! go to whoever waits). Audio slots go to the loudest publishers the
+//! receiver subscribed to (`ReceiverAudioSubscription`, default everyone):
+//! a publisher without a slot takes a free one, or a clearly quieter
+//! holder's, from its first or second loud packet (`media::audio_route`).
+//! Forwarding is per RTP packet: each slot's [`forward`]er
 //! rewrites sequence numbers, timestamps and VP8 picture ids so the slot is
 //! one continuous stream across publishers and layer switches, without
 //! reading payloads beyond the clear VP8/H.264 headers (E2EE-safe); str0m
@@ -30,7 +34,8 @@
 //! levels of incoming audio and tells every endpoint; it tells each receiver
 //! who is in which of its slots (`AudioSourcesMap`, `VideoSourcesMap`,
 //! `ForwardedSources`); and it keeps what receivers ask for
-//! (`ReceiverVideoConstraints`, `LastNChangedEvent`). Endpoint keys are
+//! (`ReceiverVideoConstraints`, `LastNChangedEvent`,
+//! `ReceiverAudioSubscription`). Endpoint keys are
 //! `room@conference.domain/nick`; messages name endpoints by nick (see
 //! [`signal`]).
 //!

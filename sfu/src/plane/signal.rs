@@ -24,6 +24,7 @@
 //! - **Inbound.** `ReceiverVideoConstraints` and `LastNChangedEvent` update
 //!   the receiver's [`ReceiverConstraints`](crate::media::allocation::ReceiverConstraints),
 //!   from which the driver chooses the layer of each source in its slots.
+//!   `ReceiverAudioSubscription` sets whose audio may fill its audio slots.
 
 use proto::bridge_channel::{
     AudioSourceMapping, AudioSourcesMap, BridgeMessage, DominantSpeakerEndpointChangeEvent,
@@ -32,6 +33,7 @@ use proto::bridge_channel::{
 
 use super::endpoint::{Endpoint, Slot};
 use super::sdp::SendSsrcs;
+use crate::media::audio_route::Loudness;
 use crate::media::speaker::{SpeakerChange, SpeakerDetector};
 
 pub use crate::channel::endpoint_id as nick;
@@ -57,6 +59,8 @@ fn occupied<'a>(ep: &Endpoint, slots: &'a [Slot]) -> Vec<(&'a str, SendSsrcs, Op
 #[derive(Debug, Default)]
 pub(crate) struct Conference {
     pub detector: SpeakerDetector,
+    /// Each publisher's recent loudness, for its receivers' audio slots.
+    pub loudness: Loudness,
     /// The latest event, for endpoints whose socket opens later.
     pub last: Option<BridgeMessage>,
 }
