@@ -326,7 +326,9 @@ async fn a_caller_that_vanishes_leaves_within_the_inactivity_timeout() {
 
 /// Two callers in one room with the web participant: each caller hears the
 /// other caller and the web participant but not itself (everyone but me,
-/// each room stream decoded once on the gateway).
+/// each room stream decoded once on the gateway); once a moderator mutes
+/// caller A, caller B no longer hears A either (callers on one gateway are
+/// mixed without the sfu, so the mute must hold there too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_callers_in_one_room_hear_everyone_but_themselves() {
     use tests::phone::analysis::tone_level;
@@ -341,13 +343,15 @@ async fn two_callers_in_one_room_hear_everyone_but_themselves() {
     let caller = |sink: &RtpSink, pcap: std::path::PathBuf, user: &str| {
         let mut d = stack.board_caller(
             sink,
-            vec![Step::Pause(Duration::from_secs(12)), Step::SendBye],
+            vec![Step::Pause(Duration::from_secs(16)), Step::SendBye],
         );
         d.steps[0] = Step::PlayPcap(pcap);
         d.caller_user = user.into();
         d
     };
     let a = stack.call(dial_in(&caller(&sink_a, stack.tone(), "+15550001")));
+    // A's nick, while A is the only phone in the room.
+    let a_nick = stack.phone_nick().await;
     let b = stack.call(dial_in(&caller(&sink_b, other, "+15550002")));
     // The web participant hears both phones.
     tests::meeting::until(
@@ -390,6 +394,31 @@ async fn two_callers_in_one_room_hear_everyone_but_themselves() {
         stack.metric("gateway_rooms_active").await,
         1.0,
         "one room task for both"
+    );
+    // The web participant (the moderator) mutes A.
+    let mute = proto::mute::MuteIq::new(
+        proto::mute::MediaKind::Audio,
+        Jid::new(&format!("{}/{a_nick}", stack.room)).unwrap(),
+        true,
+    );
+    stack
+        .web
+        .xmpp()
+        .iq(
+            Some(Jid::new(&format!("{}/focus", stack.room)).unwrap()),
+            xmpp_session::IqKind::Set,
+            minidom::Element::from(mute),
+            None,
+        )
+        .await
+        .expect("the focus accepts the moderator's mute");
+    // (The tail then holds no audio from before the mute.)
+    tokio::time::sleep(window + Duration::from_millis(500)).await;
+    let (b_web, b_a, _) = levels(&sink_b);
+    tracing::info!(b_web, b_a, "tone levels B hears with A muted");
+    assert!(
+        b_web > 300.0 && b_a < b_web / 10.0,
+        "with A muted, B hears the web ({b_web:.0}) but not A ({b_a:.0})"
     );
     for call in [a, b] {
         let outcome = call.await.unwrap();
