@@ -52,6 +52,11 @@ pub struct SipConfig {
     /// Send media to where the phone's RTP comes from rather than to the
     /// address in its SDP (phones behind NAT without a SIP ALG).
     pub symmetric_rtp: bool,
+    /// libopus complexity (0 cheapest .. 10) of the Opus each call sends
+    /// into the room. It is encoded from the phone's own narrowband or
+    /// wideband audio, where low complexities lose little (see
+    /// docs/gateway-benchmark.md for the CPU each costs).
+    pub room_opus_complexity: u8,
 }
 
 impl Default for SipConfig {
@@ -68,6 +73,7 @@ impl Default for SipConfig {
             outbound_proxy: String::new(),
             register: RegisterConfig::default(),
             symmetric_rtp: false,
+            room_opus_complexity: crate::media::call::DEFAULT_COMPLEXITY,
         }
     }
 }
@@ -220,6 +226,12 @@ impl Validate for Config {
                 "must be 1..=3600 seconds",
             ));
         }
+        if !crate::media::opus::COMPLEXITY.contains(&self.sip.room_opus_complexity) {
+            return Err(ConfigError::invalid(
+                "sip.room_opus_complexity",
+                "must be 0..=10",
+            ));
+        }
         if self.sip.session_expires_s < 90 {
             return Err(ConfigError::invalid(
                 "sip.session_expires_s",
@@ -322,6 +334,10 @@ mod tests {
                 "sip.inactivity_timeout_s",
             ),
             ("[sip]\nsession_expires_s = 30", "sip.session_expires_s"),
+            (
+                "[sip]\nroom_opus_complexity = 11",
+                "sip.room_opus_complexity",
+            ),
             ("[sip]\ntrunk = \"pbx\"", "sip.trunk"),
             ("[sip.register]\nuser = \"gw\"", "sip.register.registrar"),
             ("[meeting]\nfocus = \"focus@auth\"", "meeting.focus"),

@@ -82,6 +82,7 @@ pub struct PendingLeg {
     local: LocalMedia,
     offer: String,
     symmetric: bool,
+    complexity: u8,
 }
 
 impl PendingLeg {
@@ -93,7 +94,13 @@ impl PendingLeg {
     /// The callee answered with `answer`: the leg is ready.
     pub fn answered(self, answer: &str, display: String) -> Result<PhoneLeg, LegError> {
         let negotiated = parse_answer(answer)?;
-        let mut leg = PhoneLeg::new(self.socket, negotiated, self.offer, display)?;
+        let mut leg = PhoneLeg::new(
+            self.socket,
+            negotiated,
+            self.offer,
+            display,
+            self.complexity,
+        )?;
         leg.local = Some(self.local);
         leg.latched = !self.symmetric;
         Ok(leg)
@@ -153,7 +160,13 @@ impl PhoneLeg {
             session_version: 1,
         };
         let answer = offer.answer(&local)?;
-        let mut leg = Self::new(socket, answer.negotiated, answer.sdp, display)?;
+        let mut leg = Self::new(
+            socket,
+            answer.negotiated,
+            answer.sdp,
+            display,
+            config.room_opus_complexity,
+        )?;
         leg.local = Some(local);
         leg.latched = !config.symmetric_rtp;
         Ok(leg)
@@ -179,6 +192,7 @@ impl PhoneLeg {
             socket,
             local,
             symmetric: config.symmetric_rtp,
+            complexity: config.room_opus_complexity,
         })
     }
 
@@ -187,6 +201,7 @@ impl PhoneLeg {
         negotiated: Negotiated,
         answer_sdp: String,
         display: String,
+        complexity: u8,
     ) -> Result<PhoneLeg, LegError> {
         let codec = negotiated.codec;
         let start = StreamStart {
@@ -201,7 +216,7 @@ impl PhoneLeg {
             answer_sdp,
             local: None,
             display,
-            up: PhoneToRoom::new(codec, ROOM_BITRATE)?,
+            up: PhoneToRoom::with_complexity(codec, ROOM_BITRATE, complexity)?,
             down: RoomToPhone::with_codec(codec, PHONE_OPUS_BITRATE)?,
             sender: RtpSender::for_codec(codec, negotiated.pt, start),
             jitter: JitterBuffer::new(slot_ts(codec), JITTER_DELAY, JITTER_SLOTS),

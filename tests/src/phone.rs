@@ -33,6 +33,7 @@ mod sink;
 #[cfg(test)]
 mod sipp_tests;
 pub mod uas;
+pub mod web_talker;
 
 pub use g711::Law;
 pub use load::{run_call, run_calls, Counts, Load, LoadOutcome, Stats};

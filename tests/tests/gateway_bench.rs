@@ -1,5 +1,6 @@
 //! The SIP gateway's benchmark (issue 6): concurrent dial-in calls per core
-//! in rooms of 10, G.711 on the phone side, placed by sipp; the gateway's
+//! in rooms of 10 (8 phone callers and 2 WebRTC participants), G.711 on
+//! the phone side, placed by sipp; the gateway's
 //! CPU per call beside bare libopus (one encode and one decode per call per
 //! 20 ms) as the floor; and the latency the gateway adds, mouth to ear.
 //! Method and figures: docs/gateway-benchmark.md.
@@ -15,7 +16,8 @@
 //! never run at once even when nextest starts them in parallel.
 //!
 //! - `cpu_per_call_{20,50,100}`: N sipp callers (PCMU, each playing a 1 kHz
-//!   tone pcap), call i in room `bench{i/10}`, all held through a 20 s
+//!   tone pcap), call i in room `bench{i/8}` with two web participants
+//!   ([`WebTalker`], talking Opus through the sfu), all held through a 20 s
 //!   window that starts once every call is in its room and the gateway's
 //!   RTP reaches every caller; plus a latency probe (two more callers, as
 //!   below, in room `probe`) that talks through the window.
@@ -28,20 +30,29 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use gateway::media::call::FRAME_8K;
 use gateway::media::opus::{Layout, OpusDecoder, OpusEncoder, MAX_PACKET};
+use gateway::media::resample::PhoneRate;
 use gateway::media::FRAME_48K;
 use tests::meeting::InProcessSfu;
 use tests::phone::bench::{
-    children_named, cpu_time, gateway_binary, latencies, load_average, BenchLock, Bursts, Ear,
-    GatewayProcess, MachineCpu, RtpCounter, Talker,
+    children_named, cpu_time, gateway_binary, latencies, load_average, opus_complexity, BenchLock,
+    Bursts, Ear, GatewayProcess, MachineCpu, RtpCounter, Talker,
 };
+use tests::phone::web_talker::{tone_packets, WebTalker};
 use tests::phone::{
     dial_in, run_call, run_calls, write_tone_pcap, DialIn, Law, Load, Media, Step, ROOM_HEADER,
 };
 use tests::{Prosody, ProsodyOptions};
 
-/// Callers per room.
-const ROOM_SIZE: usize = 10;
+/// Phone callers per room.
+const CALLERS_PER_ROOM: usize = 8;
+/// WebRTC participants per room (so a room is 10 people).
+const WEB_PER_ROOM: usize = 2;
+/// The web participants' tones (the callers play 1 kHz).
+const WEB_HZ: [f64; WEB_PER_ROOM] = [440.0, 660.0];
+/// RFC 6464 level of the web participants' tones (-dBov).
+const WEB_LEVEL: u8 = 26;
 /// New calls per second while the load builds up.
 const CALL_RATE: f64 = 10.0;
 /// Time allowed, beyond the ramp, for the last calls to join.
@@ -154,27 +165,29 @@ async fn wait_metric(
 
 // ----------------------------------------------------------------- floor
 
-/// Bare libopus per call per 20 ms frame: one encode (mono, 32 kbit/s,
-/// the gateway's settings towards the room) and one decode, of 20 s of a
-/// 48 kHz tone, as `gateway/src/media/bench.rs` does. Returns (encode,
-/// decode) time per frame.
+/// Bare libopus per call per 20 ms frame: one encode with the gateway's
+/// settings towards the room (mono, 32 kbit/s, from 8 kHz PCM as a G.711
+/// call's, at the benchmark's complexity) and one decode to 48 kHz, of 20 s
+/// of a tone. Returns (encode, decode) time per frame.
 fn opus_floor() -> (Duration, Duration) {
     let frames = 1000;
-    let pcm: Vec<i16> = (0..frames * FRAME_48K)
+    let pcm: Vec<i16> = (0..frames * FRAME_8K)
         .map(|n| {
-            (12_000.0 * (2.0 * std::f64::consts::PI * 440.0 * n as f64 / 48_000.0).sin()) as i16
+            (12_000.0 * (2.0 * std::f64::consts::PI * 440.0 * n as f64 / 8_000.0).sin()) as i16
         })
         .collect();
     let mut best = (Duration::MAX, Duration::MAX);
     // The best of three runs: the floor is what the codec costs when
     // nothing else disturbs it.
     for _ in 0..3 {
-        let mut enc = OpusEncoder::new(Layout::Mono, ROOM_BITRATE).unwrap();
+        let mut enc =
+            OpusEncoder::for_phone(Some(PhoneRate::Hz8000), ROOM_BITRATE, opus_complexity())
+                .unwrap();
         let mut dec = OpusDecoder::new(Layout::Mono).unwrap();
         let mut packets = Vec::with_capacity(frames);
         let mut buf = [0u8; MAX_PACKET];
         let t = Instant::now();
-        for f in pcm.chunks_exact(FRAME_48K) {
+        for f in pcm.chunks_exact(FRAME_8K) {
             let n = enc.encode(f, &mut buf).unwrap();
             packets.push(buf[..n].to_vec());
         }
@@ -245,6 +258,30 @@ async fn snapshot(gateway: &GatewayProcess, stack: &Stack, counter: &RtpCounter)
     }
 }
 
+/// `WEB_PER_ROOM` web participants in each of the rooms `bench0..`, talking.
+async fn web_talkers(stack: &Stack, rooms: usize) -> Vec<WebTalker> {
+    let focus = jid::Jid::new(&format!("focus@auth.{}/focus", stack.prosody.domain())).unwrap();
+    let mut joins = Vec::new();
+    for r in 0..rooms {
+        let room =
+            jid::BareJid::new(&format!("bench{r}@{}", stack.prosody.conference_domain())).unwrap();
+        for (k, hz) in WEB_HZ.iter().enumerate() {
+            let packets = std::sync::Arc::new(tone_packets(*hz, TONE_PEAK, ROOM_BITRATE).unwrap());
+            joins.push(WebTalker::join(
+                tests::meeting::xmpp(&stack.prosody),
+                focus.clone(),
+                room.clone(),
+                format!("web{r}x{k}"),
+                packets,
+                WEB_LEVEL,
+            ));
+        }
+    }
+    futures::future::try_join_all(joins)
+        .await
+        .expect("the web participants join")
+}
+
 async fn cpu_per_call(calls: usize) {
     let _lock = bench_lock().await;
     let load_before = load_average();
@@ -267,9 +304,10 @@ async fn cpu_per_call(calls: usize) {
     let rooms = stack.dir.path().join("rooms.csv");
     let mut csv = String::from("SEQUENTIAL\n");
     for i in 0..calls {
-        csv.push_str(&format!("bench{};\n", i / ROOM_SIZE));
+        csv.push_str(&format!("bench{};\n", i / CALLERS_PER_ROOM));
     }
     std::fs::write(&rooms, csv).unwrap();
+    let web = web_talkers(&stack, calls.div_ceil(CALLERS_PER_ROOM)).await;
     let counter = RtpCounter::bind().await.unwrap();
     let xml = dial_in(&DialIn {
         room: Some("ROOMFIELD".into()),
@@ -360,6 +398,9 @@ async fn cpu_per_call(calls: usize) {
         delays.len()
     );
     probe.hang_up().await;
+    for w in web {
+        w.leave().await;
+    }
     wait_metric(
         &gateway,
         "gateway_calls_active",
@@ -386,7 +427,8 @@ async fn cpu_per_call(calls: usize) {
     let (encode, decode) = tokio::task::spawn_blocking(opus_floor).await.unwrap();
     let floor = (encode + decode).as_secs_f64() / 0.020;
     eprintln!(
-        "\ngateway benchmark, {calls} calls in {rooms} rooms of {ROOM_SIZE} + {PROBE_CALLS} probe calls, \
+        "\ngateway benchmark, {calls} calls in {rooms} rooms of {CALLERS_PER_ROOM} callers and \
+         {WEB_PER_ROOM} web participants + {PROBE_CALLS} probe calls, \
          PCMU, {profile} gateway, {window:.1} s window (load average before {load_before:.2})\n\
          \x20 joins: all {all_calls} in their rooms {join_time:.1?} after the first INVITE \
          ({CALL_RATE} calls/s); gateway_rooms_active {rooms_active:?}; join failures {failures:?}; \
@@ -394,7 +436,7 @@ async fn cpu_per_call(calls: usize) {
          \x20 gateway CPU: {gateway_cores:.3} cores = {per_call_ms:.2} ms CPU per call-second \
          ({per_call_pct:.2}% of a core per call, {all_calls} calls) => {per_core:.0} calls per core \
          (target 150)\n\
-         \x20 floor, bare libopus per call: encode {encode:.1?} + decode {decode:.1?} per 20 ms \
+         \x20 floor, bare libopus per call (8 kHz in, complexity {complexity}): encode {encode:.1?} + decode {decode:.1?} per 20 ms \
          = {floor_ms:.2} ms per call-second => {floor_calls:.0} calls per core; gateway/floor {ratio:.2}x\n\
          \x20 others: harness (sfu in process) {harness:.3} cores, prosody {prosody:.3}, sipp {sipp:.3}; \
          machine busy {busy:.0}% of 2 cores\n\
@@ -403,7 +445,7 @@ async fn cpu_per_call(calls: usize) {
          \x20 probe latency, phone -> gateway -> phone, {n} of {bursts} bursts in the window: \
          {probe_report}\n",
         n = delays.len(),
-        rooms = calls.div_ceil(ROOM_SIZE),
+        rooms = calls.div_ceil(CALLERS_PER_ROOM),
         profile = profile(),
         per_call_ms = per_call * 1000.0,
         per_call_pct = per_call * 100.0,
@@ -414,6 +456,7 @@ async fn cpu_per_call(calls: usize) {
         prosody = share(after.prosody, before.prosody),
         sipp = share(after.sipp, before.sipp),
         busy = after.machine.busy_since(&before.machine) * 100.0,
+        complexity = opus_complexity(),
         slots = audio_slots().map_or("3 (default)".to_string(), |n| n.to_string()),
     );
     assert!(

@@ -1,8 +1,10 @@
 //! The per-call audio chains between a phone leg and the room, for every
 //! [`PhoneCodec`].
 //!
-//! [`PhoneToRoom`]: phone payload → PCM → 48 kHz PCM (kept, so the gateway
-//! can feed its own mixer without decoding its own Opus) → room Opus.
+//! [`PhoneToRoom`]: phone payload → PCM → room Opus, encoded from the
+//! phone-rate PCM (narrowband or wideband Opus: the phone side carries
+//! nothing above its band), and → 48 kHz PCM (kept, so the gateway can
+//! feed its own mixer without decoding its own Opus).
 //! [`RoomToPhone`]: the caller's 48 kHz mix → phone payload.
 //!
 //! | codec      | phone PCM | resampling     | 20 ms payload   |
@@ -70,10 +72,23 @@ pub struct PhoneToRoom {
     enc: OpusEncoder,
 }
 
+/// libopus complexity of the room Opus a call sends, unless configured
+/// (`media.opus_complexity`).
+pub const DEFAULT_COMPLEXITY: u8 = 1;
+
 impl PhoneToRoom {
     /// A chain for `codec` (a G.711 [`Law`] will do), sending mono room Opus
-    /// at `bitrate` bit/s.
+    /// at `bitrate` bit/s with [`DEFAULT_COMPLEXITY`].
     pub fn new(codec: impl Into<PhoneCodec>, bitrate: i32) -> Result<Self, MediaError> {
+        Self::with_complexity(codec, bitrate, DEFAULT_COMPLEXITY)
+    }
+
+    /// [`new`](Self::new) with the encoder's `complexity` (0..=10).
+    pub fn with_complexity(
+        codec: impl Into<PhoneCodec>,
+        bitrate: i32,
+        complexity: u8,
+    ) -> Result<Self, MediaError> {
         let codec = codec.into();
         let decode = match codec {
             PhoneCodec::Pcmu => Decode::G711(Law::Pcmu),
@@ -95,7 +110,7 @@ impl PhoneToRoom {
             last: vec![0; phone_len],
             lost: FADE_FRAMES,
             pcm48: vec![0; FRAME_48K],
-            enc: OpusEncoder::new(Layout::Mono, bitrate)?,
+            enc: OpusEncoder::for_phone(rate, bitrate, complexity)?,
         })
     }
 
@@ -130,7 +145,16 @@ impl PhoneToRoom {
             self.last.copy_from_slice(&self.pcm);
         }
         self.lost = 0;
-        self.enc.encode(&self.pcm48, out)
+        self.encode(out)
+    }
+
+    /// Encodes this frame, from the phone-rate PCM when there is one.
+    fn encode(&mut self, out: &mut [u8]) -> Result<usize, MediaError> {
+        if self.up.is_some() {
+            self.enc.encode(&self.pcm, out)
+        } else {
+            self.enc.encode(&self.pcm48, out)
+        }
     }
 
     /// Fills in for a phone packet that never came: writes a room Opus
@@ -146,7 +170,7 @@ impl PhoneToRoom {
             up.process(&self.pcm, &mut self.pcm48)?;
         }
         self.lost = self.lost.saturating_add(1);
-        self.enc.encode(&self.pcm48, out)
+        self.encode(out)
     }
 
     /// Like [`conceal`](Self::conceal) when the packet after the lost one

@@ -1,5 +1,8 @@
 //! Opus (RFC 6716) at 48 kHz, mono or stereo, over `audiopus` 0.2 (which
-//! links the system libopus, `libopus-dev`).
+//! links the system libopus, `libopus-dev`). An encoder may also take the
+//! phone's own rate ([`OpusEncoder::for_phone`]): the stream is the same
+//! Opus (decoded at 48 kHz), and narrowband input spares the encoder the
+//! analysis of a band that holds nothing.
 //!
 //! A missing packet is concealed with libopus's PLC ([`OpusDecoder::conceal`]),
 //! or recovered from the in-band FEC of the next packet when that one has
@@ -8,6 +11,7 @@
 use audiopus::coder::{Decoder, Encoder};
 use audiopus::{Application, Bitrate, Channels, SampleRate};
 
+use super::resample::PhoneRate;
 use super::{MediaError, FRAME_48K};
 
 /// Largest Opus packet we produce (RFC 7587 recommends staying well below).
@@ -39,26 +43,58 @@ impl Layout {
     }
 }
 
-/// An Opus encoder for 20 ms frames of voice at 48 kHz.
+/// An Opus encoder for 20 ms frames of voice.
 pub struct OpusEncoder {
     inner: Encoder,
     layout: Layout,
+    /// Samples per channel in 20 ms at the input rate.
+    frame: usize,
 }
+
+/// libopus's encoder complexity range (0 cheapest .. 10 best).
+pub const COMPLEXITY: std::ops::RangeInclusive<u8> = 0..=10;
 
 impl OpusEncoder {
     /// A VoIP-tuned encoder at `bitrate` bit/s with in-band FEC on, expecting
     /// some loss (FEC is only spent when the encoder thinks it is useful).
+    /// Input at 48 kHz, libopus's default complexity.
     pub fn new(layout: Layout, bitrate: i32) -> Result<Self, MediaError> {
-        let mut inner = Encoder::new(SampleRate::Hz48000, layout.opus(), Application::Voip)?;
+        Self::build(SampleRate::Hz48000, layout, bitrate)
+    }
+
+    /// A mono encoder like [`new`](Self::new) whose input is at the phone's
+    /// rate (`None`: 48 kHz), with `complexity` (clamped to [`COMPLEXITY`]).
+    pub fn for_phone(
+        rate: Option<PhoneRate>,
+        bitrate: i32,
+        complexity: u8,
+    ) -> Result<Self, MediaError> {
+        let hz = match rate {
+            Some(PhoneRate::Hz8000) => SampleRate::Hz8000,
+            Some(PhoneRate::Hz16000) => SampleRate::Hz16000,
+            None => SampleRate::Hz48000,
+        };
+        let mut enc = Self::build(hz, Layout::Mono, bitrate)?;
+        enc.inner
+            .set_complexity(complexity.min(*COMPLEXITY.end()))?;
+        Ok(enc)
+    }
+
+    fn build(rate: SampleRate, layout: Layout, bitrate: i32) -> Result<Self, MediaError> {
+        let mut inner = Encoder::new(rate, layout.opus(), Application::Voip)?;
         inner.set_bitrate(Bitrate::BitsPerSecond(bitrate))?;
         inner.set_inband_fec(true)?;
         inner.set_packet_loss_perc(5)?;
-        Ok(OpusEncoder { inner, layout })
+        Ok(OpusEncoder {
+            inner,
+            layout,
+            frame: rate as usize / 50,
+        })
     }
 
     /// Samples (all channels) in one 20 ms frame.
     pub fn frame_len(&self) -> usize {
-        FRAME_48K * self.layout.channels()
+        self.frame * self.layout.channels()
     }
 
     /// Encodes one 20 ms frame; returns the packet length written to `out`.
@@ -162,6 +198,34 @@ mod tests {
         assert_eq!(dominant_freq(tail, 48000), 440.0);
         let bytes: usize = packets.iter().map(Vec::len).sum();
         eprintln!("opus mono 440 Hz: {} packets, {bytes} bytes", packets.len());
+    }
+
+    #[test]
+    fn phone_rate_input_decodes_at_48k_with_its_tone() {
+        for (rate, hz) in [(PhoneRate::Hz8000, 8000), (PhoneRate::Hz16000, 16000)] {
+            let tone = sine(hz, 1000.0, 12000.0, hz as usize);
+            for complexity in [0, 1, 10, 200] {
+                let mut enc = OpusEncoder::for_phone(Some(rate), 32000, complexity).unwrap();
+                assert_eq!(enc.frame_len(), hz as usize / 50);
+                let mut dec = OpusDecoder::new(Layout::Mono).unwrap();
+                let mut out = Vec::new();
+                let mut frame = [0i16; FRAME_48K];
+                for p in encode_all(&mut enc, &tone) {
+                    assert_eq!(dec.decode(&p, &mut frame).unwrap(), FRAME_48K);
+                    out.extend_from_slice(&frame);
+                }
+                assert_eq!(out.len(), 48000, "{hz} Hz in, one second out");
+                assert_eq!(
+                    dominant_freq(&out[9600..], 48000),
+                    1000.0,
+                    "{hz} {complexity}"
+                );
+            }
+        }
+        // A frame of the wrong rate is refused, not encoded.
+        let mut enc = OpusEncoder::for_phone(Some(PhoneRate::Hz8000), 32000, 1).unwrap();
+        let mut buf = [0u8; MAX_PACKET];
+        assert!(enc.encode(&[0; FRAME_48K], &mut buf).is_err());
     }
 
     #[test]

@@ -240,6 +240,15 @@ pub struct GatewayProcess {
     dir: tempfile::TempDir,
 }
 
+/// The gateway's `sip.room_opus_complexity` in benchmarks:
+/// `GATEWAY_BENCH_OPUS_COMPLEXITY`, else the gateway's default.
+pub fn opus_complexity() -> u8 {
+    std::env::var("GATEWAY_BENCH_OPUS_COMPLEXITY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(gateway::media::call::DEFAULT_COMPLEXITY)
+}
+
 impl GatewayProcess {
     /// Starts `binary` as `account` on `prosody`, with the mapper of the sfu
     /// at `sfu_http`, at most `max_calls` calls, logging at `log_level`.
@@ -259,7 +268,8 @@ impl GatewayProcess {
         let config = format!(
             "[xmpp]\nserver = {server}\ndomain = {domain}\njid = {jid}\npassword = {password}\n\
              security = \"plaintext\"\n\n\
-             [sip]\nlisten = {sip}\nmax_calls = {max_calls}\n\n\
+             [sip]\nlisten = {sip}\nmax_calls = {max_calls}\n\
+             room_opus_complexity = {complexity}\n\n\
              [http]\nlisten = {http}\n\n\
              [dial_in]\nprompts = {prompts}\nmapper = {{ kind = \"builtin\", base_url = {mapper} }}\n\n\
              [log]\nlevel = {log_level}\n",
@@ -272,6 +282,7 @@ impl GatewayProcess {
             prompts = toml_str(&prompts.to_string_lossy()),
             mapper = toml_str(&format!("http://{sfu_http}")),
             log_level = toml_str(log_level),
+            complexity = opus_complexity(),
         );
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, config)?;
