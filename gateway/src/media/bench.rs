@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::call::{PhoneToRoom, RoomToPhone, FRAME_8K};
 use super::g711::Law;
 use super::opus::{Layout, OpusDecoder, OpusEncoder, MAX_PACKET};
+use super::resample::{Downsampler, PhoneRate, Upsampler};
 use super::testutil::sine;
 use super::FRAME_48K;
 
@@ -63,7 +64,27 @@ fn per_call_cpu() {
     }
     let downlink = per_frame_us(t, frames);
 
+    // The resamplers alone.
+    let mut up8 = Upsampler::new(PhoneRate::Hz8000);
+    let mut wide = [0i16; FRAME_48K];
+    let t = Instant::now();
+    for f in tone8.chunks_exact(FRAME_8K) {
+        up8.process(f, &mut wide).unwrap();
+        std::hint::black_box(&wide);
+    }
+    let upsample = per_frame_us(t, frames);
+    let mut down8 = Downsampler::new(PhoneRate::Hz8000);
+    let mut narrow = [0i16; FRAME_8K];
+    let t = Instant::now();
+    for f in tone48.chunks_exact(FRAME_48K) {
+        down8.process(f, &mut narrow).unwrap();
+        std::hint::black_box(&narrow);
+    }
+    let downsample = per_frame_us(t, frames);
+
     eprintln!("per 20 ms frame, {SECONDS} s of audio, mono 32 kbit/s Opus:");
+    eprintln!("  8 → 48 kHz        {upsample:7.1} µs");
+    eprintln!("  48 → 8 kHz        {downsample:7.1} µs");
     eprintln!("  bare opus encode  {opus_enc:7.1} µs");
     eprintln!(
         "  phone → room      {uplink:7.1} µs  ({:.2}× bare encode)",

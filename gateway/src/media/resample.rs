@@ -8,7 +8,9 @@
 //! a fixed 3 ms delay and no chunk-size latency. Each call takes any
 //! whole number of phone-rate samples (a 20 ms frame is 160 or 320), keeps
 //! its history in a buffer allocated once, and never allocates per frame.
-//! The inner loop is a contiguous dot product that the compiler vectorises.
+//! The inner loops vectorise: the downsampler's is a contiguous dot
+//! product, the upsampler's multiplies each input sample into all its
+//! branches at once (a transposed table, one SIMD row per tap).
 
 /// A phone-side sample rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,13 +101,20 @@ fn to_i16(v: f32) -> i16 {
     (v + 0.5f32.copysign(v)) as i16
 }
 
+/// Lanes of a row of the upsampler's table: at least the largest factor
+/// (6), rounded up to what SIMD registers hold.
+const LANES: usize = 8;
+
 /// Phone rate → 48 kHz.
 #[derive(Debug, Clone)]
 pub struct Upsampler {
     factor: usize,
-    /// `factor` branches of `TAPS_PER_PHASE` taps, each reversed so that it
-    /// lines up with a chronological window of the input.
-    branches: Vec<f32>,
+    /// The polyphase branches transposed: row `j` holds, in lane `p`, the
+    /// tap of branch `p` that meets sample `j` of a chronological window of
+    /// the input (lanes from `factor` on are zero). One pass over a window
+    /// then yields all `factor` outputs of an input sample at once, with
+    /// no per-output horizontal sum.
+    table: Vec<[f32; LANES]>,
     /// `TAPS_PER_PHASE - 1` samples of history, then the current input.
     buf: Vec<f32>,
 }
@@ -115,17 +124,18 @@ impl Upsampler {
     pub fn new(rate: PhoneRate) -> Self {
         let factor = rate.factor();
         let h = design(rate, factor * TAPS_PER_PHASE, factor as f64);
-        let mut branches = Vec::with_capacity(h.len());
-        for p in 0..factor {
-            branches.extend((0..TAPS_PER_PHASE).rev().map(|k| h[p + k * factor]));
-        }
+        let table = (0..TAPS_PER_PHASE)
+            .map(|j| {
+                let mut row = [0.0; LANES];
+                for (p, lane) in row.iter_mut().enumerate().take(factor) {
+                    *lane = h[p + (TAPS_PER_PHASE - 1 - j) * factor];
+                }
+                row
+            })
+            .collect();
         let mut buf = Vec::with_capacity(TAPS_PER_PHASE - 1 + 320);
         buf.resize(TAPS_PER_PHASE - 1, 0.0);
-        Upsampler {
-            factor,
-            branches,
-            buf,
-        }
+        Upsampler { factor, table, buf }
     }
 
     /// Output samples per input sample.
@@ -148,11 +158,14 @@ impl Upsampler {
         self.buf.extend(input.iter().map(|&s| f32::from(s)));
         for (i, out) in output.chunks_exact_mut(self.factor).enumerate() {
             let window = &self.buf[i..i + TAPS_PER_PHASE];
-            for (o, branch) in out
-                .iter_mut()
-                .zip(self.branches.chunks_exact(TAPS_PER_PHASE))
-            {
-                *o = to_i16(dot(branch, window));
+            let mut acc = [0.0f32; LANES];
+            for (&x, row) in window.iter().zip(&self.table) {
+                for (a, &t) in acc.iter_mut().zip(row) {
+                    *a += x * t;
+                }
+            }
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = to_i16(a);
             }
         }
         let len = self.buf.len();
