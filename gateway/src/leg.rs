@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
+mod rtp_socket;
+use rtp_socket::RtpSocket;
+
 use crate::config::SipConfig;
 use crate::media::call::{PhoneToRoom, RoomToPhone};
 use crate::media::jitter::{JitterBuffer, Playout};
@@ -118,7 +121,7 @@ pub struct Uplink<'a> {
 }
 
 pub struct PhoneLeg {
-    socket: Arc<UdpSocket>,
+    socket: RtpSocket,
     negotiated: Negotiated,
     /// Where media goes (the SDP's address, then the RTP source).
     remote: SocketAddr,
@@ -210,7 +213,7 @@ impl PhoneLeg {
             ts: rand::random(),
         };
         Ok(PhoneLeg {
-            socket: Arc::new(socket),
+            socket: RtpSocket::new(socket),
             remote: negotiated.remote,
             negotiated,
             answer_sdp,
@@ -230,8 +233,9 @@ impl PhoneLeg {
         })
     }
 
-    pub fn socket(&self) -> Arc<UdpSocket> {
-        self.socket.clone()
+    /// The RTP socket to await, until the leg is read on a room's clock.
+    pub fn socket(&self) -> Option<Arc<UdpSocket>> {
+        self.socket.wait()
     }
 
     pub fn answer_sdp(&self) -> &str {
@@ -283,10 +287,9 @@ impl PhoneLeg {
     /// without waiting, as [`PhoneLeg::on_packet`] at `now`; returns how
     /// many.
     pub fn drain(&mut self, buf: &mut [u8], now: Instant) -> usize {
-        let socket = Arc::clone(&self.socket);
         let mut read = 0;
         while read < DRAIN_MAX {
-            match socket.try_recv_from(buf) {
+            match self.socket.try_recv_from(buf) {
                 Ok((n, source)) => {
                     read += 1;
                     self.on_packet(&buf[..n], source, now);
@@ -304,8 +307,9 @@ impl PhoneLeg {
     /// Drops the phone audio buffered so far (what came while the caller
     /// was in the voice menu or joining, in the jitter buffer or waiting on
     /// the socket): the room hears the caller from now on, without that
-    /// delay.
+    /// delay. From now on the socket is read on the room's clock only.
     pub fn restart_playout(&mut self) {
+        self.socket.poll_on_clock();
         let mut buf = [0u8; 2048];
         for _ in 0..4096 {
             if self.socket.try_recv_from(&mut buf).is_err() {

@@ -127,7 +127,9 @@ async fn ask_pin(
         (*prompts).clone(),
         Instant::now(),
     );
-    let socket = phone.socket();
+    let Some(socket) = phone.socket() else {
+        return Err("the phone's RTP socket is already read by a room".into());
+    };
     let mut buf = vec![0u8; 2048];
     let mut clock = tokio::time::interval(Duration::from_millis(20));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
