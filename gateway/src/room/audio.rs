@@ -1,14 +1,15 @@
 //! One room's audio on the gateway, shared by every caller in that room.
 //!
-//! Every caller has its own WebRTC leg, and the SFU forwards the room's
-//! speakers to each leg (never a caller's own voice back to it). The same
-//! source thus arrives on several legs; [`RoomAudio`] decodes each source
-//! **once per room**: frames for a source are taken from one leg, its
-//! *feeder*, and a source whose feeder goes quiet for [`FEEDER_SWITCH`] is
-//! taken over by the next leg that carries it. Callers of this gateway are
-//! not decoded at all: their 48 kHz PCM is put in directly
-//! ([`RoomAudio::put_local`]) and their Opus, echoed to the other callers'
-//! legs by the SFU, is ignored.
+//! Every caller has its own WebRTC leg. The room task subscribes one of
+//! them to the room's audio (every source but this gateway's callers) and
+//! the others to none, so each source normally arrives on one leg; should
+//! it arrive on several (while the subscriptions change, or from an SFU
+//! that ignores them), [`RoomAudio`] still decodes each source **once per
+//! room**: frames for a source are taken from one leg, its *feeder*, and a
+//! source whose feeder goes quiet for [`FEEDER_SWITCH`] is taken over by
+//! the next leg that carries it. Callers of this gateway are not decoded
+//! at all: their 48 kHz PCM is put in directly ([`RoomAudio::put_local`])
+//! and their Opus, if the SFU sends it, is ignored.
 //!
 //! Per 20 ms tick ([`RoomAudio::tick`]) every remote source plays one frame
 //! from its jitter buffer (decoded, FEC-recovered or concealed), then
