@@ -25,6 +25,7 @@ use crate::config::SipConfig;
 use crate::media::call::{PhoneToRoom, RoomToPhone};
 use crate::media::jitter::{JitterBuffer, Playout};
 use crate::media::opus::MAX_PACKET;
+use crate::media::resample::PhoneRate;
 use crate::phone::codec::PhoneCodec;
 use crate::phone::dtmf::DtmfReceiver;
 use crate::phone::rtp::{RtpPacket, RtpSender, StreamStart};
@@ -110,12 +111,11 @@ impl PendingLeg {
     }
 }
 
-/// The frame a phone sent for the room, this tick.
+/// The frame a phone sent for the room, this tick (the same audio as PCM,
+/// for this gateway's own mixes: [`PhoneLeg::uplink_pcm`]).
 pub struct Uplink<'a> {
     /// Opus for the room.
     pub opus: &'a [u8],
-    /// The same audio at 48 kHz (for this gateway's own mixes).
-    pub pcm48: &'a [i16],
     /// RFC 6464 level: 0 loud .. 127 silent.
     pub level: u8,
 }
@@ -381,21 +381,40 @@ impl PhoneLeg {
             },
         };
         self.opus_len = len.ok()?;
-        let pcm48 = self.up.pcm48();
         Some(Uplink {
             opus: &self.opus[..self.opus_len],
-            pcm48,
-            level: level(pcm48),
+            level: level(self.up.pcm()),
         })
     }
 
+    /// The rate of the phone's audio (`None`: 48 kHz).
+    pub fn phone_rate(&self) -> Option<PhoneRate> {
+        self.up.rate()
+    }
+
+    /// The last [`uplink`](Self::uplink) frame as PCM at `rate` (`None`:
+    /// 48 kHz), which must be the phone's rate or 48 kHz.
+    pub fn uplink_pcm(&mut self, rate: Option<PhoneRate>) -> &[i16] {
+        if rate.is_some() && rate == self.up.rate() {
+            self.up.pcm()
+        } else {
+            self.up.pcm48()
+        }
+    }
+
     /// Encodes the caller's 20 ms mix (48 kHz) and sends it to the phone.
-    pub fn downlink(&mut self, mix48: &[i16], _now: Instant) {
+    pub fn downlink(&mut self, mix48: &[i16], now: Instant) {
+        self.downlink_at(mix48, None, now);
+    }
+
+    /// Like [`downlink`](Self::downlink), for a mix at `rate` (`None`:
+    /// 48 kHz; else the phone's own rate).
+    pub fn downlink_at(&mut self, mix: &[i16], rate: Option<PhoneRate>, _now: Instant) {
         if !self.negotiated.direction.sends() {
             self.sender.skip(1);
             return;
         }
-        let Ok(n) = self.down.process(mix48, &mut self.payload) else {
+        let Ok(n) = self.down.process_at(mix, rate, &mut self.payload) else {
             return;
         };
         let Ok(len) = self.sender.frame(&self.payload[..n], &mut self.packet) else {

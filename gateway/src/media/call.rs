@@ -3,9 +3,12 @@
 //!
 //! [`PhoneToRoom`]: phone payload → PCM → room Opus, encoded from the
 //! phone-rate PCM (narrowband or wideband Opus: the phone side carries
-//! nothing above its band), and → 48 kHz PCM (kept, so the gateway can
-//! feed its own mixer without decoding its own Opus).
-//! [`RoomToPhone`]: the caller's 48 kHz mix → phone payload.
+//! nothing above its band). The PCM is kept for the gateway's own mixer
+//! (so it never decodes its own Opus): at the phone's rate
+//! ([`PhoneToRoom::pcm`]) and, upsampled only when asked for, at 48 kHz
+//! ([`PhoneToRoom::pcm48`]).
+//! [`RoomToPhone`]: the caller's mix, at 48 kHz or already at the phone's
+//! rate → phone payload.
 //!
 //! | codec      | phone PCM | resampling     | 20 ms payload   |
 //! |------------|-----------|----------------|-----------------|
@@ -69,6 +72,8 @@ pub struct PhoneToRoom {
     /// Frames concealed in a row.
     lost: u32,
     pcm48: Vec<i16>,
+    /// `pcm48` holds this frame (it is upsampled only when asked for).
+    wide: bool,
     enc: OpusEncoder,
 }
 
@@ -110,6 +115,7 @@ impl PhoneToRoom {
             last: vec![0; phone_len],
             lost: FADE_FRAMES,
             pcm48: vec![0; FRAME_48K],
+            wide: true,
             enc: OpusEncoder::for_phone(rate, bitrate, complexity)?,
         })
     }
@@ -140,8 +146,8 @@ impl PhoneToRoom {
                 }
             }
         }
-        if let Some(up) = &mut self.up {
-            up.process(&self.pcm, &mut self.pcm48)?;
+        self.wide = self.up.is_none();
+        if self.up.is_some() {
             self.last.copy_from_slice(&self.pcm);
         }
         self.lost = 0;
@@ -166,9 +172,7 @@ impl PhoneToRoom {
             }
             Decode::G711(_) | Decode::G722(_) => self.fade_last(),
         }
-        if let Some(up) = &mut self.up {
-            up.process(&self.pcm, &mut self.pcm48)?;
-        }
+        self.wide = self.up.is_none();
         self.lost = self.lost.saturating_add(1);
         self.encode(out)
     }
@@ -182,6 +186,7 @@ impl PhoneToRoom {
             return self.conceal(out);
         };
         dec.recover(next, &mut self.pcm48)?;
+        self.wide = true;
         self.lost = self.lost.saturating_add(1);
         self.enc.encode(&self.pcm48, out)
     }
@@ -199,9 +204,31 @@ impl PhoneToRoom {
         }
     }
 
-    /// The 48 kHz PCM of the last frame, processed or concealed (this
-    /// caller's stream, ready for the mixer).
-    pub fn pcm48(&self) -> &[i16] {
+    /// The rate of [`pcm`](Self::pcm) (`None`: 48 kHz).
+    pub fn rate(&self) -> Option<PhoneRate> {
+        phone_rate(self.codec)
+    }
+
+    /// The last frame, processed or concealed, at the phone's rate.
+    pub fn pcm(&self) -> &[i16] {
+        if self.up.is_some() {
+            &self.pcm
+        } else {
+            &self.pcm48
+        }
+    }
+
+    /// The last frame at 48 kHz (upsampled now if it was not yet).
+    pub fn pcm48(&mut self) -> &[i16] {
+        if !self.wide {
+            if let Some(up) = &mut self.up {
+                // The lengths are fixed at construction: this cannot fail.
+                if up.process(&self.pcm, &mut self.pcm48).is_err() {
+                    self.pcm48.fill(0);
+                }
+            }
+            self.wide = true;
+        }
         &self.pcm48
     }
 }
@@ -268,6 +295,32 @@ impl RoomToPhone {
         if let Some(down) = &mut self.down {
             down.process(mix48, &mut self.pcm)?;
         }
+        self.encode(mix48, out)
+    }
+
+    /// Like [`process`](Self::process), for a mix at `rate` (`None`:
+    /// 48 kHz): a mix already at the phone's rate is encoded as it is.
+    pub fn process_at(
+        &mut self,
+        mix: &[i16],
+        rate: Option<PhoneRate>,
+        out: &mut [u8],
+    ) -> Result<usize, MediaError> {
+        if rate.is_none() || self.down.is_none() {
+            return self.process(mix, out);
+        }
+        if rate != phone_rate(self.codec) || mix.len() != self.pcm.len() {
+            return Err(MediaError::FrameSize {
+                expected: self.pcm.len(),
+                got: mix.len(),
+            });
+        }
+        self.pcm.copy_from_slice(mix);
+        self.encode(mix, out)
+    }
+
+    /// Encodes `self.pcm` (`mix48` for an Opus phone).
+    fn encode(&mut self, mix48: &[i16], out: &mut [u8]) -> Result<usize, MediaError> {
         match &mut self.encode {
             Encode::G711(law) => {
                 if out.len() < FRAME_8K {
@@ -289,7 +342,46 @@ impl RoomToPhone {
 mod tests {
     use super::*;
     use crate::media::opus::MAX_PACKET;
-    use crate::media::testutil::{dominant_freq, goertzel, sine};
+    use crate::media::testutil::{dominant_freq, goertzel, sine, snr_db};
+
+    #[test]
+    fn the_phone_rate_frame_is_kept_and_48k_is_made_when_asked() {
+        let tone = sine(8000, 440.0, 12000.0, 8000);
+        let mut g711 = vec![0u8; tone.len()];
+        Law::Pcmu.encode(&tone, &mut g711);
+        let mut uplink = PhoneToRoom::new(Law::Pcmu, 32000).unwrap();
+        let mut buf = [0u8; MAX_PACKET];
+        let (mut narrow, mut wide) = (Vec::new(), Vec::new());
+        for f in g711.chunks_exact(FRAME_8K) {
+            uplink.process(f, &mut buf).unwrap();
+            assert_eq!(uplink.rate(), Some(PhoneRate::Hz8000));
+            narrow.extend_from_slice(uplink.pcm());
+            wide.extend_from_slice(uplink.pcm48());
+        }
+        assert_eq!(narrow.len(), 8000);
+        assert_eq!(wide.len(), 48000);
+        assert_eq!(dominant_freq(&narrow[1600..], 8000), 440.0);
+        assert_eq!(dominant_freq(&wide[9600..], 48000), 440.0);
+
+        // A mix at the phone's rate is encoded as it is; a mix at another
+        // rate than the phone's or 48 kHz is refused.
+        let mut down = RoomToPhone::new(Law::Pcmu);
+        let mut out = [0u8; FRAME_8K];
+        let mut back = Vec::new();
+        for f in tone.chunks_exact(FRAME_8K) {
+            let n = down
+                .process_at(f, Some(PhoneRate::Hz8000), &mut out)
+                .unwrap();
+            let mut pcm = [0i16; FRAME_8K];
+            Law::Pcmu.decode(&out[..n], &mut pcm);
+            back.extend_from_slice(&pcm);
+        }
+        assert!(snr_db(&back, 8000, 440.0) > 30.0, "G.711 alone");
+        let f16 = [0i16; 320];
+        assert!(down
+            .process_at(&f16, Some(PhoneRate::Hz16000), &mut out)
+            .is_err());
+    }
 
     #[test]
     fn a_phone_tone_reaches_the_room_and_comes_back() {

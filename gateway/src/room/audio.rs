@@ -14,6 +14,11 @@
 //! Per 20 ms tick ([`RoomAudio::tick`]) every remote source plays one frame
 //! from its jitter buffer (decoded, FEC-recovered or concealed), then
 //! [`RoomAudio::mix_for`] gives each caller everyone but themselves.
+//!
+//! The mix is made at 48 kHz, or, when every caller's phone has the same
+//! rate (G.711's 8 kHz, G.722's 16 kHz), at that rate
+//! ([`RoomAudio::set_bus`]): the remote sources' sum is then downsampled
+//! once per room, and no caller's audio is resampled at all.
 //! Sans-IO: time is an argument, no sockets, no tasks.
 
 use std::collections::HashMap;
@@ -22,6 +27,7 @@ use std::time::{Duration, Instant};
 use super::super::media::jitter::{JitterBuffer, Playout};
 use super::super::media::mixer::Mixer;
 use super::super::media::opus::{Layout, OpusDecoder};
+use super::super::media::resample::{Downsampler, PhoneRate};
 use super::super::media::FRAME_48K;
 
 /// How long a source's feeder may be silent before another leg takes over.
@@ -60,12 +66,26 @@ pub struct AudioStats {
     pub duplicates: u64,
 }
 
+/// The mix at a phone rate: the remote sources' sum, downsampled, and the
+/// callers at their own rate.
+struct Narrow {
+    rate: PhoneRate,
+    mixer: Mixer<u32>,
+    down: Downsampler,
+    remote48: Vec<i16>,
+}
+
+/// The narrow mixer's id for the remote sources' sum (caller ids start at 1).
+const REMOTE_SUM: u32 = 0;
+
 /// The room's sources and the everyone-but-me mixer.
 pub struct RoomAudio {
     remotes: HashMap<String, Remote>,
     locals: HashMap<String, u32>,
     next_id: u32,
+    /// The remote sources, and the callers when there is no `narrow` mix.
     mixer: Mixer<u32>,
+    narrow: Option<Narrow>,
     stats: AudioStats,
 }
 
@@ -82,6 +102,7 @@ impl RoomAudio {
             locals: HashMap::new(),
             next_id: 0,
             mixer: Mixer::new(FRAME_48K),
+            narrow: None,
             stats: AudioStats::default(),
         }
     }
@@ -93,6 +114,31 @@ impl RoomAudio {
     /// Remote sources currently decoded.
     pub fn remote_sources(&self) -> usize {
         self.remotes.len()
+    }
+
+    /// Mixes at `rate` from the next tick on (`None`: 48 kHz). Set it to
+    /// the callers' phone rate when they all share one.
+    pub fn set_bus(&mut self, rate: Option<PhoneRate>) {
+        if self.bus() == rate {
+            return;
+        }
+        self.narrow = rate.map(|rate| Narrow {
+            rate,
+            mixer: Mixer::new(rate.hz() as usize / 50),
+            down: Downsampler::new(rate),
+            remote48: vec![0; FRAME_48K],
+        });
+    }
+
+    /// The rate [`put_local`](Self::put_local) takes and
+    /// [`mix_for`](Self::mix_for) gives (`None`: 48 kHz).
+    pub fn bus(&self) -> Option<PhoneRate> {
+        self.narrow.as_ref().map(|n| n.rate)
+    }
+
+    /// Samples in one 20 ms frame at [`bus`](Self::bus).
+    pub fn frame_len(&self) -> usize {
+        self.bus().map_or(FRAME_48K, |r| r.hz() as usize / 50)
     }
 
     fn new_id(&mut self) -> u32 {
@@ -115,6 +161,9 @@ impl RoomAudio {
     pub fn remove_local(&mut self, nick: &str) {
         if let Some(id) = self.locals.remove(nick) {
             self.mixer.remove(id);
+            if let Some(n) = &mut self.narrow {
+                n.mixer.remove(id);
+            }
         }
     }
 
@@ -162,6 +211,9 @@ impl RoomAudio {
     /// Starts a tick: every remote source plays its next frame.
     pub fn tick(&mut self, now: Instant) {
         self.mixer.start_tick();
+        if let Some(n) = &mut self.narrow {
+            n.mixer.start_tick();
+        }
         let mut gone = Vec::new();
         for (owner, r) in self.remotes.iter_mut() {
             if now.duration_since(r.last) > SOURCE_IDLE {
@@ -201,22 +253,40 @@ impl RoomAudio {
                 self.mixer.remove(r.id);
             }
         }
+        // At a phone rate, the remote sources (all the 48 kHz mixer holds
+        // then) enter the mix as one downsampled stream.
+        if let Some(n) = &mut self.narrow {
+            self.mixer.mix_for(None, &mut n.remote48);
+            let out = n.mixer.frame_mut(REMOTE_SUM);
+            if n.down.process(&n.remote48, out).is_err() {
+                out.fill(0);
+            }
+        }
     }
 
-    /// A local caller's 48 kHz frame for this tick (after [`tick`](Self::tick)).
-    pub fn put_local(&mut self, nick: &str, pcm48: &[i16]) {
+    /// A local caller's frame for this tick (after [`tick`](Self::tick)),
+    /// at [`bus`](Self::bus).
+    pub fn put_local(&mut self, nick: &str, pcm: &[i16]) {
         let Some(&id) = self.locals.get(nick) else {
             return;
         };
-        let out = self.mixer.frame_mut(id);
-        let n = out.len().min(pcm48.len());
-        out[..n].copy_from_slice(&pcm48[..n]);
+        let mixer = match &mut self.narrow {
+            Some(n) => &mut n.mixer,
+            None => &mut self.mixer,
+        };
+        let out = mixer.frame_mut(id);
+        let n = out.len().min(pcm.len());
+        out[..n].copy_from_slice(&pcm[..n]);
     }
 
-    /// Everyone but `nick` (a local caller), for this tick.
+    /// Everyone but `nick` (a local caller), for this tick, at
+    /// [`bus`](Self::bus) (`out` holds [`frame_len`](Self::frame_len)).
     pub fn mix_for(&mut self, nick: Option<&str>, out: &mut [i16]) {
         let own = nick.and_then(|n| self.locals.get(n).copied());
-        self.mixer.mix_for(own, out);
+        match &mut self.narrow {
+            Some(n) => n.mixer.mix_for(own, out),
+            None => self.mixer.mix_for(own, out),
+        }
     }
 }
 
@@ -295,6 +365,50 @@ mod tests {
             spectrum(&heard_b[tail.clone()], 880.0)
                 > 10.0 * spectrum(&heard_b[tail.clone()], 660.0)
         );
+    }
+
+    #[test]
+    fn at_the_callers_rate_everyone_still_hears_everyone_but_themselves() {
+        let mut room = RoomAudio::new();
+        room.add_local("phone-a");
+        room.add_local("phone-b");
+        room.set_bus(Some(PhoneRate::Hz8000));
+        assert_eq!(room.frame_len(), 160);
+        let web = tone_packets(440.0, 50);
+        let a_voice = sine(8_000, 880.0, 8000.0, 50 * 160);
+        let b_voice = sine(8_000, 660.0, 8000.0, 50 * 160);
+        let t0 = Instant::now();
+        let (mut heard_a, mut heard_b) = (Vec::new(), Vec::new());
+        for (i, packet) in web.iter().enumerate() {
+            let now = t0 + Duration::from_millis(20 * i as u64);
+            room.push(1, "web", (i * FRAME_48K) as u64, packet, now);
+            room.tick(now);
+            let f = i * 160..(i + 1) * 160;
+            room.put_local("phone-a", &a_voice[f.clone()]);
+            room.put_local("phone-b", &b_voice[f]);
+            let mut out = vec![0i16; 160];
+            room.mix_for(Some("phone-a"), &mut out);
+            heard_a.extend_from_slice(&out);
+            room.mix_for(Some("phone-b"), &mut out);
+            heard_b.extend_from_slice(&out);
+        }
+        let tail = 20 * 160..;
+        let level = |pcm: &[i16], f: f64| goertzel(&pcm[tail.clone()], 8_000, f);
+        // Each hears the web participant (downsampled once) and the other
+        // caller, at similar strength, and not itself.
+        for (heard, other, own) in [(&heard_a, 660.0, 880.0), (&heard_b, 880.0, 660.0)] {
+            let (web, other, own) = (level(heard, 440.0), level(heard, other), level(heard, own));
+            assert!(web > 0.2 * other && other > 0.2 * web, "{web} {other}");
+            assert!(own * 1000.0 < other, "{own} {other}");
+        }
+        // Back to 48 kHz (a caller of another rate joined): 960 samples.
+        room.set_bus(None);
+        assert_eq!(room.frame_len(), FRAME_48K);
+        room.tick(t0 + Duration::from_secs(1));
+        room.put_local("phone-a", &sine(48_000, 880.0, 8000.0, FRAME_48K));
+        let mut out = vec![0i16; FRAME_48K];
+        room.mix_for(Some("phone-b"), &mut out);
+        assert!(goertzel(&out, 48_000, 880.0) > 0.0);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 
 use super::audio::{LegId, RoomAudio};
 use crate::leg::PhoneLeg;
+use crate::media::resample::PhoneRate;
 use crate::media::FRAME_48K;
 use crate::sip::CallId;
 
@@ -147,11 +148,13 @@ async fn run(
                         audio_owner: HashMap::new(),
                     });
                     subscribe(&members, &mut ear, Some(id));
+                    audio.set_bus(common_rate(&members));
                 }
                 Some(Command::Leave(call_id)) => {
                     if let Some(id) = members.iter().find(|(_, m)| m.call_id == call_id).map(|(id, _)| *id) {
                         remove(&mut members, &mut audio, id, None, &departures);
                         subscribe(&members, &mut ear, None);
+                        audio.set_bus(common_rate(&members));
                     }
                 }
                 None => break,
@@ -170,21 +173,25 @@ async fn run(
                 for (id, reason) in leaving.drain(..) {
                     remove(&mut members, &mut audio, id, Some(reason), &departures);
                     subscribe(&members, &mut ear, None);
+                    audio.set_bus(common_rate(&members));
                 }
                 audio.tick(now);
+                let bus = audio.bus();
                 for m in members.values_mut() {
-                    if let Some(up) = m.phone.uplink(now) {
-                        // A caller a moderator muted is heard by nobody,
-                        // neither in the room nor on this gateway.
-                        if !m.muted {
-                            audio.put_local(&m.nick, up.pcm48);
-                            m.meeting.send_audio(up.opus.to_vec(), FRAME_48K as u32, up.level, now);
-                        }
+                    let Some(up) = m.phone.uplink(now) else {
+                        continue;
+                    };
+                    // A caller a moderator muted is heard by nobody,
+                    // neither in the room nor on this gateway.
+                    if !m.muted {
+                        m.meeting.send_audio(up.opus.to_vec(), FRAME_48K as u32, up.level, now);
+                        audio.put_local(&m.nick, m.phone.uplink_pcm(bus));
                     }
                 }
+                let mix = &mut mix[..audio.frame_len()];
                 for m in members.values_mut() {
-                    audio.mix_for(Some(&m.nick), &mut mix);
-                    m.phone.downlink(&mix, now);
+                    audio.mix_for(Some(&m.nick), mix);
+                    m.phone.downlink_at(mix, bus, now);
                 }
             }
         }
@@ -193,6 +200,14 @@ async fn run(
         }
     }
     tracing::info!(%room, stats = ?audio.stats(), "room audio ended");
+}
+
+/// The phone rate every caller shares, if they do (the room then mixes at
+/// that rate).
+fn common_rate(members: &HashMap<LegId, Member>) -> Option<PhoneRate> {
+    let mut rates = members.values().map(|m| m.phone.phone_rate());
+    let first = rates.next()??;
+    rates.all(|r| r == Some(first)).then_some(first)
 }
 
 /// The bridge's name for a participant's audio source.
