@@ -261,18 +261,19 @@ async fn snapshot(gateway: &GatewayProcess, stack: &Stack, counter: &RtpCounter)
 /// `WEB_PER_ROOM` web participants in each of the rooms `bench0..`, talking.
 async fn web_talkers(stack: &Stack, rooms: usize) -> Vec<WebTalker> {
     let focus = jid::Jid::new(&format!("focus@auth.{}/focus", stack.prosody.domain())).unwrap();
+    let tones =
+        WEB_HZ.map(|hz| std::sync::Arc::new(tone_packets(hz, TONE_PEAK, ROOM_BITRATE).unwrap()));
     let mut joins = Vec::new();
     for r in 0..rooms {
         let room =
             jid::BareJid::new(&format!("bench{r}@{}", stack.prosody.conference_domain())).unwrap();
-        for (k, hz) in WEB_HZ.iter().enumerate() {
-            let packets = std::sync::Arc::new(tone_packets(*hz, TONE_PEAK, ROOM_BITRATE).unwrap());
+        for (k, packets) in tones.iter().enumerate() {
             joins.push(WebTalker::join(
                 tests::meeting::xmpp(&stack.prosody),
                 focus.clone(),
                 room.clone(),
                 format!("web{r}x{k}"),
-                packets,
+                packets.clone(),
                 WEB_LEVEL,
             ));
         }

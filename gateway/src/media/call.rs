@@ -78,7 +78,7 @@ pub struct PhoneToRoom {
 }
 
 /// libopus complexity of the room Opus a call sends, unless configured
-/// (`media.opus_complexity`).
+/// (`sip.room_opus_complexity`).
 pub const DEFAULT_COMPLEXITY: u8 = 1;
 
 impl PhoneToRoom {

@@ -134,9 +134,7 @@ impl<P> JitterBuffer<P> {
     }
 
     fn restart(&mut self, now: Instant, seq: u16, ts: u32, payload: P) {
-        self.slots.iter_mut().for_each(|s| *s = None);
-        self.stretch = false;
-        self.grown = 0;
+        self.clear();
         self.head = 0;
         self.next_ts = ts;
         self.slots[0] = Some((seq, payload));

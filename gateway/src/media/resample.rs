@@ -30,6 +30,11 @@ impl PhoneRate {
         }
     }
 
+    /// Samples in a 20 ms frame at this rate.
+    pub fn frame_len(self) -> usize {
+        self.hz() as usize / 50
+    }
+
     /// 48 kHz divided by this rate.
     pub fn factor(self) -> usize {
         48_000 / self.hz() as usize
@@ -246,7 +251,7 @@ mod tests {
 
     /// Pushes `input` through up- then down-sampling in 20 ms frames.
     fn round_trip(rate: PhoneRate, input: &[i16]) -> (Vec<i16>, Vec<i16>) {
-        let frame = rate.hz() as usize / 50;
+        let frame = rate.frame_len();
         let mut up = Upsampler::new(rate);
         let mut down = Downsampler::new(rate);
         let (mut wide, mut back) = (Vec::new(), Vec::new());

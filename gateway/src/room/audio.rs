@@ -124,7 +124,7 @@ impl RoomAudio {
         }
         self.narrow = rate.map(|rate| Narrow {
             rate,
-            mixer: Mixer::new(rate.hz() as usize / 50),
+            mixer: Mixer::new(rate.frame_len()),
             down: Downsampler::new(rate),
             remote48: vec![0; FRAME_48K],
         });
@@ -138,7 +138,7 @@ impl RoomAudio {
 
     /// Samples in one 20 ms frame at [`bus`](Self::bus).
     pub fn frame_len(&self) -> usize {
-        self.bus().map_or(FRAME_48K, |r| r.hz() as usize / 50)
+        self.bus().map_or(FRAME_48K, PhoneRate::frame_len)
     }
 
     fn new_id(&mut self) -> u32 {

@@ -147,14 +147,12 @@ async fn run(
                         call_id, nick, phone, meeting, events, muted: false,
                         audio_owner: HashMap::new(),
                     });
-                    subscribe(&members, &mut ear, Some(id));
-                    audio.set_bus(common_rate(&members));
+                    regroup(&members, &mut ear, &mut audio, Some(id));
                 }
                 Some(Command::Leave(call_id)) => {
                     if let Some(id) = members.iter().find(|(_, m)| m.call_id == call_id).map(|(id, _)| *id) {
                         remove(&mut members, &mut audio, id, None, &departures);
-                        subscribe(&members, &mut ear, None);
-                        audio.set_bus(common_rate(&members));
+                        regroup(&members, &mut ear, &mut audio, None);
                     }
                 }
                 None => break,
@@ -172,8 +170,7 @@ async fn run(
                 }
                 for (id, reason) in leaving.drain(..) {
                     remove(&mut members, &mut audio, id, Some(reason), &departures);
-                    subscribe(&members, &mut ear, None);
-                    audio.set_bus(common_rate(&members));
+                    regroup(&members, &mut ear, &mut audio, None);
                 }
                 audio.tick(now);
                 let bus = audio.bus();
@@ -200,6 +197,18 @@ async fn run(
         }
     }
     tracing::info!(%room, stats = ?audio.stats(), "room audio ended");
+}
+
+/// After a join (`joined`) or a departure: the audio subscriptions, and
+/// the rate the room mixes at.
+fn regroup(
+    members: &HashMap<LegId, Member>,
+    ear: &mut Option<LegId>,
+    audio: &mut RoomAudio,
+    joined: Option<LegId>,
+) {
+    subscribe(members, ear, joined);
+    audio.set_bus(common_rate(members));
 }
 
 /// The phone rate every caller shares, if they do (the room then mixes at

@@ -100,6 +100,21 @@ pub(crate) struct Endpoint {
     incoming: HashMap<u32, (MediaKind, usize)>,
 }
 
+/// Frees (and pauses) the slots of `slots` that `publisher` holds; true
+/// when there was one.
+fn free(slots: &mut [Slot], publisher: &str) -> bool {
+    let mut freed = false;
+    for s in slots
+        .iter_mut()
+        .filter(|s| s.publisher.as_deref() == Some(publisher))
+    {
+        s.publisher = None;
+        s.fwd.pause();
+        freed = true;
+    }
+    freed
+}
+
 /// The Rtc configuration every endpoint shares: ICE-lite, RTP mode, Jitsi's
 /// payload types and header extension ids (those `sdp` writes).
 fn rtc_config() -> RtcConfig {
@@ -465,28 +480,13 @@ impl Endpoint {
 
     /// Frees the audio slot `publisher` holds, if any.
     pub fn release_audio(&mut self, publisher: &str) {
-        for s in self.audio_slots.iter_mut() {
-            if s.publisher.as_deref() == Some(publisher) {
-                s.publisher = None;
-                s.fwd.pause();
-                self.slots_changed = true;
-            }
-        }
+        self.slots_changed |= free(&mut self.audio_slots, publisher);
     }
 
     /// Frees every slot `publisher` holds.
     pub fn release(&mut self, publisher: &str) {
-        for s in self
-            .audio_slots
-            .iter_mut()
-            .chain(self.video_slots.iter_mut())
-        {
-            if s.publisher.as_deref() == Some(publisher) {
-                s.publisher = None;
-                s.fwd.pause();
-                self.slots_changed = true;
-            }
-        }
+        self.release_audio(publisher);
+        self.slots_changed |= free(&mut self.video_slots, publisher);
     }
 
     /// The slot `publisher`'s media of `kind` goes to, if any.
